@@ -1,0 +1,44 @@
+"""resilient-fetch: an HTTP resilience client for the browser (Pyodide) and CPython."""
+
+from ._clock import Clock, FakeClock, SystemClock
+from ._errors import (
+    AbortedError,
+    CircuitOpenError,
+    ConfigError,
+    NetworkError,
+    OfflineError,
+    QueueFullError,
+    RateLimitedError,
+    ResilienceError,
+    RetryBudgetExceededError,
+    TimeoutError,
+)
+from ._models import Headers, Request, Response
+from .client import Client
+from .transports import BrowserTransport, MockTransport, RequestsTransport, Transport
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AbortedError",
+    "BrowserTransport",
+    "CircuitOpenError",
+    "Client",
+    "Clock",
+    "ConfigError",
+    "FakeClock",
+    "Headers",
+    "MockTransport",
+    "NetworkError",
+    "OfflineError",
+    "QueueFullError",
+    "RateLimitedError",
+    "Request",
+    "RequestsTransport",
+    "ResilienceError",
+    "Response",
+    "RetryBudgetExceededError",
+    "SystemClock",
+    "TimeoutError",
+    "Transport",
+]

@@ -1,0 +1,185 @@
+"""The error tree of resilient-fetch.
+
+Every error the client raises on purpose derives from ``ResilienceError`` and
+carries a stable ``code`` string, which the JS shim copies onto the rejected
+``Error`` so page code can branch on it::
+
+    ResilienceError                code
+    ├── ConfigError (ValueError)   CONFIG
+    ├── NetworkError               NETWORK
+    │   └── OfflineError           OFFLINE
+    ├── TimeoutError               TIMEOUT   (also a builtins.TimeoutError)
+    ├── AbortedError               ABORTED
+    ├── CircuitOpenError           CIRCUIT_OPEN
+    ├── RateLimitedError           RATE_LIMITED
+    ├── QueueFullError             QUEUE_FULL
+    └── RetryBudgetExceededError   RETRY_BUDGET
+
+HTTP error statuses are not exceptions: like ``fetch``, the client returns the
+``Response``, so callers decide what a 404 means.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._models import Request, Response
+
+
+class ResilienceError(Exception):
+    """Base of every error raised by resilient-fetch."""
+
+    code = "RESILIENCE"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request: Request | None = None,
+        response: Response | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request = request
+        self.response = response
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data description, used by the JS shim."""
+        out: dict[str, Any] = {
+            "code": self.code,
+            "name": type(self).__name__,
+            "message": self.message,
+        }
+        if self.request is not None:
+            out["method"] = self.request.method
+            out["url"] = self.request.url
+        if self.response is not None:
+            out["status"] = self.response.status
+        return out
+
+
+class ConfigError(ResilienceError, ValueError):
+    """A configuration value is invalid; the message names field, value and what is allowed."""
+
+    code = "CONFIG"
+
+    def __init__(self, field: str, value: Any, allowed: str) -> None:
+        super().__init__(f"invalid config {field}={value!r}: expected {allowed}")
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data description, with the offending field."""
+        out = super().to_dict()
+        out["field"] = self.field
+        out["allowed"] = self.allowed
+        return out
+
+
+class NetworkError(ResilienceError):
+    """The request never got an HTTP response (DNS, refused, reset, CORS)."""
+
+    code = "NETWORK"
+
+
+class OfflineError(NetworkError):
+    """The client knows the device is offline."""
+
+    code = "OFFLINE"
+
+
+class TimeoutError(ResilienceError, builtins.TimeoutError):
+    """A per-attempt or total deadline passed; ``kind`` says which."""
+
+    code = "TIMEOUT"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str = "attempt",
+        timeout: float | None = None,
+        request: Request | None = None,
+    ) -> None:
+        super().__init__(message, request=request)
+        self.kind = kind
+        self.timeout = timeout
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data description, with which deadline fired."""
+        out = super().to_dict()
+        out["kind"] = self.kind
+        out["timeout"] = self.timeout
+        return out
+
+
+class AbortedError(ResilienceError):
+    """The caller aborted the request (abort signal or cancellation)."""
+
+    code = "ABORTED"
+
+
+class CircuitOpenError(ResilienceError):
+    """The circuit breaker for this key is open: the call failed fast."""
+
+    code = "CIRCUIT_OPEN"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str = "",
+        state: str = "open",
+        retry_after: float | None = None,
+        request: Request | None = None,
+    ) -> None:
+        super().__init__(message, request=request)
+        self.key = key
+        self.state = state
+        self.retry_after = retry_after
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data description, with when the breaker half-opens."""
+        out = super().to_dict()
+        out.update(key=self.key, state=self.state, retryAfter=self.retry_after)
+        return out
+
+
+class RateLimitedError(ResilienceError):
+    """The rate limit for this key is spent; ``retry_after`` is in seconds."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str = "",
+        retry_after: float | None = None,
+        request: Request | None = None,
+        response: Response | None = None,
+    ) -> None:
+        super().__init__(message, request=request, response=response)
+        self.key = key
+        self.retry_after = retry_after
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data description, with the wait the limiter asks for."""
+        out = super().to_dict()
+        out.update(key=self.key, retryAfter=self.retry_after)
+        return out
+
+
+class QueueFullError(ResilienceError):
+    """The concurrency queue is at its maximum size (backpressure)."""
+
+    code = "QUEUE_FULL"
+
+
+class RetryBudgetExceededError(ResilienceError):
+    """Retrying would exceed the client's retry budget."""
+
+    code = "RETRY_BUDGET"

@@ -1,0 +1,27 @@
+"""``python -m demo_backend``: serve the backend and the built demo site on 127.0.0.1."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from . import create_app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--dist", default=str(Path(__file__).resolve().parent.parent / "dist"))
+    args = parser.parse_args()
+    dist = Path(args.dist)
+    if not (dist / "index.html").is_file():
+        raise SystemExit(f"{dist}/index.html not found: run `python build.py` first")
+    app = create_app({"DEMO_MODE": True, "DIST_DIR": str(dist)})
+    print(f"resilient-fetch demo: http://{args.host}:{args.port}/", flush=True)
+    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Playwright fixtures: Debian's Chromium, and the backend serving the built ``dist/``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, Page, sync_playwright
+from werkzeug.serving import make_server
+
+from demo_backend import create_app
+
+ROOT = Path(__file__).resolve().parents[1]
+DIST = ROOT / "dist"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+READY_TIMEOUT_MS = 60_000
+
+
+def chromium_path() -> str:
+    """CHROMIUM_PATH, else Debian's chromium; never Playwright's download."""
+    env = os.environ.get("CHROMIUM_PATH")
+    if env:
+        return env
+    for candidate in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which("chromium")
+    if found:
+        return found
+    pytest.fail("no Chromium: `apt-get install chromium` or set CHROMIUM_PATH", pytrace=False)
+
+
+@dataclass
+class DemoServer:
+    app: Flask
+    url: str
+
+
+@pytest.fixture(scope="session")
+def demo_server() -> Iterator[DemoServer]:
+    if not (DIST / "index.html").is_file():
+        pytest.fail("dist/ is not built: run `python build.py` (make test does)", pytrace=False)
+    app = create_app({"TESTING": True, "DEMO_MODE": True, "DIST_DIR": str(DIST)})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield DemoServer(app, f"http://127.0.0.1:{server.server_port}/")
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context()
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        yield pg
+    finally:
+        context.close()
+    assert not errors, f"uncaught page errors: {errors}"
+
+
+@pytest.fixture
+def ready_page(page: Page, demo_server: DemoServer) -> Page:
+    """The demo page, loaded, with Python ready."""
+    page.goto(demo_server.url)
+    page.wait_for_selector("#status.ready", timeout=READY_TIMEOUT_MS)
+    return page

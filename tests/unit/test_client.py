@@ -1,0 +1,95 @@
+"""The client with MockTransport: request building, responses, error mapping."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from resilient_fetch import Client, ConfigError, MockTransport, NetworkError, Request, Response
+from resilient_fetch._models import Headers
+
+
+def echo(request: Request) -> Response:
+    body = {
+        "method": request.method,
+        "url": request.url,
+        "headers": dict(request.headers.pairs()),
+        "body": request.body.decode() if request.body else None,
+    }
+    return Response(200, Headers({"Content-Type": "application/json"}), json.dumps(body).encode())
+
+
+async def test_get_resolves_url_against_base_url() -> None:
+    transport = MockTransport(echo)
+    client = Client("http://api.test/v1/", transport=transport)
+    resp = await client.get("items?x=1")
+    assert resp.ok and resp.status == 200
+    assert resp.json()["url"] == "http://api.test/v1/items?x=1"
+    assert transport.requests[0].method == "GET"
+
+
+async def test_json_body_is_encoded_with_content_type() -> None:
+    client = Client("http://api.test/", transport=MockTransport(echo))
+    resp = await client.post("items", json={"name": "milk"})
+    data = resp.json()
+    assert data["method"] == "POST"
+    assert json.loads(data["body"]) == {"name": "milk"}
+    assert data["headers"]["Content-Type"] == "application/json"
+
+
+async def test_client_headers_merge_and_request_headers_win() -> None:
+    client = Client(
+        "http://api.test/", transport=MockTransport(echo), headers={"X-App": "a", "Accept": "x"}
+    )
+    resp = await client.request("GET", "/", headers={"accept": "application/json"})
+    headers = resp.json()["headers"]
+    assert headers["X-App"] == "a"
+    assert headers["accept"] == "application/json"
+    assert "Accept" not in headers
+
+
+async def test_http_error_status_is_returned_not_raised() -> None:
+    client = Client(transport=MockTransport(lambda r: Response(503, content=b"down")))
+    resp = await client.get("http://api.test/")
+    assert resp.status == 503 and not resp.ok and resp.text == "down"
+
+
+async def test_async_handler_and_transport_errors_propagate() -> None:
+    async def fail(request: Request) -> Response:
+        raise NetworkError("refused", request=request)
+
+    client = Client(transport=MockTransport(fail))
+    with pytest.raises(NetworkError) as info:
+        await client.get("http://api.test/")
+    assert info.value.code == "NETWORK"
+    assert info.value.request is not None and info.value.request.url == "http://api.test/"
+
+
+def test_bad_config_names_field_value_and_allowed() -> None:
+    with pytest.raises(ConfigError) as info:
+        Client("ftp://x", transport=MockTransport(echo))
+    assert info.value.field == "base_url"
+    assert "ftp://x" in str(info.value) and "http" in str(info.value)
+    with pytest.raises(ConfigError, match="method"):
+        Client(transport=MockTransport(echo)).build_request("BREW", "http://x/")
+    with pytest.raises(ConfigError, match="either json= or body="):
+        Client(transport=MockTransport(echo)).build_request("POST", "http://x/", json=1, body=b"")
+
+
+def test_headers_are_case_insensitive_and_join_repeats() -> None:
+    h = Headers([("Set-Cookie", "a=1"), ("set-cookie", "b=2"), ("X-A", "1")])
+    assert h["SET-COOKIE"] == "a=1, b=2"
+    assert "x-a" in h and len(h) == 2
+    h.set("x-a", "2")
+    assert h.pairs()[-1] == ("x-a", "2")
+    h.remove("X-A")
+    assert "x-a" not in h
+
+
+def test_response_helpers() -> None:
+    resp = Response(201, content=b'{"a": 1}')
+    assert resp.ok and resp.json() == {"a": 1} and resp.text == '{"a": 1}'
+    assert not Response(404).ok
+    assert Request("PUT", "http://x/").is_idempotent
+    assert not Request("POST", "http://x/").is_idempotent

@@ -1,0 +1,101 @@
+// resilient-fetch JS shim: loads Pyodide and the client wheel from files next to
+// this module, and forwards fetch() calls to the Python client. No policy lives
+// here: load, install, forward, convert.
+
+const HERE = new URL(".", import.meta.url);
+const SITE_PACKAGES = "/lib/python3.14/site-packages";
+const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+
+let runtimePromise = null;
+
+async function fetchOk(url) {
+  const resp = await fetch(url);
+  if (!resp.ok) throw new Error(`resilient-fetch: cannot load ${url} (HTTP ${resp.status})`);
+  return resp;
+}
+
+/** Load Pyodide and install the client wheel once per page; later calls share it. */
+export function loadRuntime() {
+  if (!runtimePromise) {
+    runtimePromise = (async () => {
+      const manifest = await (await fetchOk(new URL("manifest.json", HERE))).json();
+      const { loadPyodide } = await import(new URL("pyodide/pyodide.mjs", HERE).href);
+      const pyodide = await loadPyodide({ indexURL: new URL("pyodide/", HERE).href });
+      const wheel = await (await fetchOk(new URL(manifest.wheel, HERE))).arrayBuffer();
+      pyodide.unpackArchive(new Uint8Array(wheel), "wheel", { extractDir: SITE_PACKAGES });
+      const jsApi = pyodide.pyimport("resilient_fetch.js_api");
+      return { pyodide, manifest, jsApi };
+    })();
+    runtimePromise.catch(() => { runtimePromise = null; });
+  }
+  return runtimePromise;
+}
+
+function toError(info) {
+  const err = new Error(info.message);
+  err.name = info.name || "ResilienceError";
+  err.code = info.code;
+  err.details = info;
+  return err;
+}
+
+/** Convert a PyProxy result to plain JS data and free the proxy. */
+function unwrap(proxy) {
+  if (proxy === undefined || proxy === null || typeof proxy.toJs !== "function") return proxy;
+  try {
+    return proxy.toJs({ dict_converter: Object.fromEntries, create_pyproxies: false });
+  } finally {
+    proxy.destroy();
+  }
+}
+
+function buildResponse(data) {
+  const body = NULL_BODY_STATUS.has(data.status) ? null : data.body;
+  const resp = new Response(body, {
+    status: data.status,
+    statusText: data.statusText,
+    headers: data.headers,
+  });
+  Object.defineProperty(resp, "url", { value: data.url });
+  return resp;
+}
+
+/**
+ * Create a resilient client. Options are camelCase versions of the Python
+ * Client's keyword arguments (e.g. { baseUrl }). Resolves once Python is ready.
+ */
+export async function createClient(options = {}) {
+  const { pyodide, manifest, jsApi } = await loadRuntime();
+  const baseUrl = options.baseUrl ?? (manifest.backendUrl || undefined);
+  const pyOptions = pyodide.toPy({ ...options, baseUrl: baseUrl ?? "" });
+  let pyClient;
+  try {
+    pyClient = jsApi.create_client(pyOptions);
+  } catch (e) {
+    const err = new Error(String(e.message).trim().split("\n").pop());
+    err.code = "CONFIG";
+    throw err;
+  } finally {
+    pyOptions.destroy();
+  }
+  const resolveUrl = (input) =>
+    input instanceof Request ? input : new URL(String(input), baseUrl ?? document.baseURI).href;
+
+  return {
+    baseUrl,
+    pyodide,
+    /** Same signature as window.fetch; resolves with a real Response. */
+    async fetch(input, init = undefined) {
+      const req = new Request(resolveUrl(input), init);
+      const hasBody = req.method !== "GET" && req.method !== "HEAD";
+      const body = hasBody ? new Uint8Array(await req.arrayBuffer()) : null;
+      const result = unwrap(await pyClient.fetch(req.url, req.method, [...req.headers], body));
+      if (!result.ok) throw toError(result.error);
+      return buildResponse(result);
+    },
+    async close() {
+      await pyClient.close();
+      pyClient.destroy();
+    },
+  };
+}
