@@ -8,24 +8,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import os
-import sys
-from typing import Any
 
 import pytest
-
-IN_PYODIDE = sys.platform == "emscripten"
-
-
-def run_coroutine(coro: Any) -> Any:
-    """Run a coroutine to completion on the platform's loop."""
-    if IN_PYODIDE:
-        from pyodide.ffi import run_sync
-
-        return run_sync(coro)
-    return asyncio.run(coro)
+from unit._support import run
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -34,7 +21,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         return None
     funcargs = pyfuncitem.funcargs
     kwargs = {name: funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    run_coroutine(pyfuncitem.obj(**kwargs))
+    run(pyfuncitem.obj(**kwargs))
     return True
 
 
