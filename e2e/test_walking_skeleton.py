@@ -31,7 +31,7 @@ def test_shim_fetch_returns_real_response_and_coded_errors(
                 method: "POST", headers: { "Content-Type": "application/json" }, body: "{oops",
             });
             let err = null;
-            try { await c.fetch("http://127.0.0.1:9/none"); } catch (e) { err = { code: e.code, isError: e instanceof Error }; }
+            try { await c.fetch("http://127.0.0.1:9/none", { resilience: { maxRetries: 0 } }); } catch (e) { err = { code: e.code, isError: e instanceof Error }; }
             return {
                 isResponse: r instanceof Response, status: r.status, body: await r.json(),
                 type: r.headers.get("content-type"), badStatus: bad.status, badBody: await bad.json(), err,

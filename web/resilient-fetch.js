@@ -49,6 +49,16 @@ function unwrap(proxy) {
   }
 }
 
+/** A sync Python call returns its value, or a {ok: false, error} dict to reject with. */
+function checked(result) {
+  if (result?.type === "dict") {
+    const data = unwrap(result);
+    if (data.ok === false) throw toError(data.error);
+    return data;
+  }
+  return result;
+}
+
 function buildResponse(data) {
   const body = NULL_BODY_STATUS.has(data.status) ? null : data.body;
   const resp = new Response(body, {
@@ -61,8 +71,11 @@ function buildResponse(data) {
 }
 
 /**
- * Create a resilient client. Options are camelCase versions of the Python
- * Client's keyword arguments (e.g. { baseUrl }). Resolves once Python is ready.
+ * Create a resilient client. Options are the camelCase versions of the Python
+ * Client's keyword arguments, e.g.
+ *   { baseUrl, headers, retry: { maxRetries: 5 }, breaker: { openFor: 30 },
+ *     limiter: { limit: 10, window: 1 }, queue: { concurrency: 5 }, timeout: { attempt: 10 } }
+ * Resolves once Python is ready; rejects with code "CONFIG" on a bad option.
  */
 export async function createClient(options = {}) {
   const { pyodide, manifest, jsApi } = await loadRuntime();
@@ -71,27 +84,59 @@ export async function createClient(options = {}) {
   let pyClient;
   try {
     pyClient = jsApi.create_client(pyOptions);
-  } catch (e) {
-    const err = new Error(String(e.message).trim().split("\n").pop());
-    err.code = "CONFIG";
-    throw err;
   } finally {
     pyOptions.destroy();
   }
+  pyClient = checked(pyClient);
   const resolveUrl = (input) =>
     input instanceof Request ? input : new URL(String(input), baseUrl ?? document.baseURI).href;
 
   return {
     baseUrl,
     pyodide,
-    /** Same signature as window.fetch; resolves with a real Response. */
+    /**
+     * Same signature as window.fetch; resolves with a real Response. A
+     * non-standard `init.resilience` object overrides per call:
+     * { priority: "high"|"normal"|"low", timeout, totalTimeout, maxRetries,
+     *   idempotencyKey (string or false), rateLimitMode: "wait"|"reject" }.
+     */
     async fetch(input, init = undefined) {
       const req = new Request(resolveUrl(input), init);
       const hasBody = req.method !== "GET" && req.method !== "HEAD";
       const body = hasBody ? new Uint8Array(await req.arrayBuffer()) : null;
-      const result = unwrap(await pyClient.fetch(req.url, req.method, [...req.headers], body));
-      if (!result.ok) throw toError(result.error);
-      return buildResponse(result);
+      const signal = init?.signal ?? (input instanceof Request ? input.signal : null);
+      if (signal?.aborted) throw toError({ code: "ABORTED", name: "AbortedError", message: "the request was aborted" });
+      const opts = init?.resilience ? pyodide.toPy(init.resilience) : null;
+      try {
+        const result = unwrap(await pyClient.fetch(req.url, req.method, [...req.headers], body, opts, signal));
+        if (!result.ok) throw toError(result.error);
+        return buildResponse(result);
+      } finally {
+        opts?.destroy();
+      }
+    },
+    /** Subscribe to a client event; the callback gets a plain object. Returns an unsubscribe. */
+    on(name, callback) {
+      const unsubscribe = checked(pyClient.on(name, (json) => callback(JSON.parse(json))));
+      let done = false;
+      return () => {
+        if (done) return;
+        done = true;
+        unsubscribe();
+        unsubscribe.destroy();
+      };
+    },
+    /** A plain-object snapshot: breakers, limiter, queue, budget, metrics. */
+    state() {
+      return JSON.parse(pyClient.state());
+    },
+    /** Hold the breaker for `url` (default: baseUrl) open until reset(). */
+    isolate(url = "") {
+      return JSON.parse(checked(pyClient.breaker_action(url, "isolate")));
+    },
+    /** Close the breaker for `url` and clear its counters. */
+    resetBreaker(url = "") {
+      return JSON.parse(checked(pyClient.breaker_action(url, "reset")));
     },
     async close() {
       await pyClient.close();

@@ -68,6 +68,16 @@ class FakeClock:
         """How many tasks are asleep (cancelled ones included until they would wake)."""
         return sum(1 for _, _, f in self._sleepers if not f.done())
 
+    def jump(self, seconds: float) -> None:
+        """Move time forward without running the loop, for synchronous code under test.
+
+        Refuses to skip past a sleeper's deadline: use ``advance`` to wake tasks.
+        """
+        target = self._now + seconds
+        if any(when <= target and not fut.done() for when, _, fut in self._sleepers):
+            raise RuntimeError("a sleeper is due before the jump target: use advance()")
+        self._now = target
+
     async def advance(self, seconds: float) -> None:
         """Move time forward, waking each sleeper at its deadline and letting it run."""
         target = self._now + seconds

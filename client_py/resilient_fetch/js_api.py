@@ -9,12 +9,15 @@ proxies that are converted by duck typing (``to_py`` / ``to_bytes``).
 
 from __future__ import annotations
 
+import asyncio
+import json as _json
 import re
 from typing import Any
 
-from ._errors import ResilienceError
+from ._errors import AbortedError, ConfigError, ResilienceError
 from ._models import Response
 from .client import Client
+from .config import RequestOptions, build
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -45,14 +48,28 @@ def _is_js_null(value: Any) -> bool:
     return value is None or type(value).__name__ in {"JsNull", "JsUndefined"}
 
 
+def _snake_keys(value: Any, *, depth: int = 0) -> Any:
+    """Recursively convert dict keys to snake_case (header names are left alone)."""
+    if isinstance(value, dict):
+        return {
+            to_snake(k): (v if k == "headers" else _snake_keys(v, depth=depth + 1))
+            for k, v in value.items()
+            if not _is_js_null(v) or depth > 0
+        }
+    if isinstance(value, list):
+        return [_snake_keys(v, depth=depth + 1) for v in value]
+    return None if _is_js_null(value) else value
+
+
 def options_from_js(options: Any) -> dict[str, Any]:
-    """camelCase JS options object -> snake_case keyword arguments."""
+    """camelCase JS options object -> snake_case keyword arguments (nested too)."""
     raw = to_py(options)
     if _is_js_null(raw):
         return {}
     if not isinstance(raw, dict):
-        raise TypeError(f"createClient options must be an object, got {type(raw).__name__}")
-    return {to_snake(k): v for k, v in raw.items() if not _is_js_null(v)}
+        raise ConfigError("options", type(raw).__name__, "an object")
+    converted: dict[str, Any] = _snake_keys(raw)
+    return converted
 
 
 def response_to_js(response: Response) -> dict[str, Any]:
@@ -79,12 +96,35 @@ def error_to_js(exc: BaseException) -> dict[str, Any]:
 class JsClient:
     """What the shim holds: a ``Client`` behind a fetch-shaped, plain-data API."""
 
+    _CLIENT_OPTIONS = frozenset(
+        {
+            "base_url",
+            "headers",
+            "breaker",
+            "limiter",
+            "queue",
+            "retry",
+            "timeout",
+            "idempotency_keys",
+        }
+    )
+
     def __init__(self, client: Client) -> None:
         self.client = client
 
-    async def fetch(self, url: str, method: str, headers: Any, body: Any) -> dict[str, Any]:
+    async def fetch(
+        self,
+        url: str,
+        method: str,
+        headers: Any,
+        body: Any,
+        options: Any = None,
+        signal: Any = None,
+    ) -> dict[str, Any]:
         """Run one fetch; never raises, errors come back as ``{"ok": False, ...}``."""
+        remove_listener: Any = None
         try:
+            opts = build(RequestOptions, options_from_js(options), "request")
             pairs = [(str(k), str(v)) for k, v in to_py(headers) or []]
             request = self.client.build_request(
                 str(method),
@@ -92,16 +132,64 @@ class JsClient:
                 headers=pairs,
                 body=_body_bytes(None if _is_js_null(body) else body),
             )
-            return response_to_js(await self.client.send(request))
+            if not _is_js_null(signal):
+                from .transports.browser import on_abort
+
+                task = asyncio.current_task()
+                if task is not None:
+                    remove_listener = on_abort(signal, task.cancel)
+            return response_to_js(await self.client.send(request, opts))
+        except asyncio.CancelledError:
+            # The page's AbortSignal fired: the transport already aborted the fetch.
+            return error_to_js(AbortedError("the request was aborted"))
         except Exception as exc:  # every failure must reach JS as data, never a PythonError
             return error_to_js(exc)
+        finally:
+            if remove_listener is not None:
+                remove_listener()
+
+    def on(self, name: str, callback: Any) -> Any:
+        """Subscribe a JS callback (it receives the payload as JSON); returns an unsubscribe."""
+        try:
+            return self.client.on(name, lambda payload: callback(_json.dumps(payload)))
+        except ResilienceError as exc:
+            return error_to_js(exc)
+
+    def state(self) -> str:
+        """The client's state snapshot as JSON."""
+        return _json.dumps(self.client.state())
+
+    def breaker_action(self, url: str, action: str) -> str | dict[str, Any]:
+        """``isolate`` or ``reset`` the breaker guarding ``url``; returns its snapshot as JSON."""
+        try:
+            breaker = self.client.breaker(url)
+            if action == "isolate":
+                breaker.isolate()
+            elif action == "reset":
+                breaker.reset()
+            else:
+                raise ConfigError("action", action, "'isolate' or 'reset'")
+        except ResilienceError as exc:
+            return error_to_js(exc)
+        return _json.dumps(breaker.snapshot())
 
     async def close(self) -> None:
         """Close the underlying client."""
         await self.client.close()
 
 
-def create_client(options: Any = None) -> JsClient:
-    """Build a ``JsClient`` from a camelCase JS options object."""
-    kwargs = options_from_js(options)
-    return JsClient(Client(**kwargs))
+def create_client(options: Any = None) -> JsClient | dict[str, Any]:
+    """Build a ``JsClient`` from a camelCase JS options object.
+
+    Invalid options come back as ``{"ok": False, "error": ...}`` (not raised)
+    so the shim can reject with ``code: "CONFIG"`` and the field name.
+    """
+    try:
+        kwargs = options_from_js(options)
+        unknown = sorted(set(kwargs) - JsClient._CLIENT_OPTIONS)
+        if unknown:
+            allowed = ", ".join(sorted(JsClient._CLIENT_OPTIONS))
+            raise ConfigError(unknown[0], kwargs[unknown[0]], f"a known option: {allowed}")
+        return JsClient(Client(**kwargs))
+    except ResilienceError as exc:
+        return error_to_js(exc)

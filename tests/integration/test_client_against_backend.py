@@ -60,7 +60,11 @@ async def test_connection_refused_maps_to_network_error() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    client = Client(f"http://127.0.0.1:{port}", transport=RequestsTransport(socket_timeout=2))
+    client = Client(
+        f"http://127.0.0.1:{port}",
+        transport=RequestsTransport(socket_timeout=2),
+        retry={"max_retries": 0},
+    )
     with pytest.raises(NetworkError) as info:
         await client.get("/health")
     assert info.value.code == "NETWORK"

@@ -28,6 +28,7 @@ def _count_cpython_unit_tests() -> int:
     return int(match.group(1))
 
 
+@pytest.mark.timeout(900)
 def test_unit_suite_passes_inside_pyodide(tmp_path: Path) -> None:
     wheels = sorted((ROOT / "dist").glob("resilient_fetch-*.whl"))
     if not wheels:

@@ -22,3 +22,12 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
         return run_sync(coro)  # type: ignore[no-any-return]
     return asyncio.run(coro)
+
+
+def examples(n: int) -> int:
+    """Hypothesis ``max_examples``: ``n`` under CPython, a fifth (at least 10) inside Pyodide.
+
+    Each fake-clock step costs real event-loop turns, which are about a millisecond
+    each on Pyodide's WebLoop; CPython runs the full count on every ``make test``.
+    """
+    return max(10, n // 5) if IN_PYODIDE else n

@@ -9,6 +9,8 @@ import pytest
 from resilient_fetch import Client, ConfigError, MockTransport, NetworkError, Request, Response
 from resilient_fetch._models import Headers
 
+NO_RETRY = {"max_retries": 0}
+
 
 def echo(request: Request) -> Response:
     body = {
@@ -50,7 +52,9 @@ async def test_client_headers_merge_and_request_headers_win() -> None:
 
 
 async def test_http_error_status_is_returned_not_raised() -> None:
-    client = Client(transport=MockTransport(lambda r: Response(503, content=b"down")))
+    client = Client(
+        transport=MockTransport(lambda r: Response(503, content=b"down")), retry=NO_RETRY
+    )
     resp = await client.get("http://api.test/")
     assert resp.status == 503 and not resp.ok and resp.text == "down"
 
@@ -59,7 +63,7 @@ async def test_async_handler_and_transport_errors_propagate() -> None:
     async def fail(request: Request) -> Response:
         raise NetworkError("refused", request=request)
 
-    client = Client(transport=MockTransport(fail))
+    client = Client(transport=MockTransport(fail), retry=NO_RETRY)
     with pytest.raises(NetworkError) as info:
         await client.get("http://api.test/")
     assert info.value.code == "NETWORK"

@@ -78,3 +78,24 @@ class BrowserTransport:
 
     async def close(self) -> None:
         """Nothing to release: the browser owns connections."""
+
+
+def on_abort(signal: Any, callback: Any) -> Any:
+    """Call ``callback()`` when the JS AbortSignal fires; returns a remover.
+
+    Lives here because it needs ``pyodide.ffi.create_proxy`` (a Python callable
+    handed to JS must outlive the call that registered it).
+    """
+    from pyodide.ffi import create_proxy
+
+    if signal.aborted:
+        callback()
+        return lambda: None
+    proxy = create_proxy(lambda *_: callback())
+    signal.addEventListener("abort", proxy)
+
+    def remove() -> None:
+        signal.removeEventListener("abort", proxy)
+        proxy.destroy()
+
+    return remove

@@ -1,0 +1,256 @@
+"""One validated configuration tree, with every default in one place.
+
+Built from keyword arguments in Python (``Client(retry={"max_retries": 5})``
+or ``retry=RetryConfig(...)``) and from the camelCase object given to the JS
+``createClient()`` (converted by ``js_api``). Any invalid value fails at
+construction with a ``ConfigError`` naming the field, the value and what is
+allowed; unknown names are errors too, so a typo never silently means "default".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from ._errors import ConfigError
+
+Check = Callable[[str, Any], Any]
+C = TypeVar("C")
+
+PRIORITIES = ("high", "normal", "low")
+
+
+def number(*, min: float = 0.0, exclusive: bool = False, optional: bool = False) -> Check:
+    """A finite int/float >= min (or > min), or None when optional."""
+    allowed = f"a number {'>' if exclusive else '>='} {min:g}" + (" or null" if optional else "")
+
+    def check(path: str, value: Any) -> Any:
+        if value is None and optional:
+            return None
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok or not math.isfinite(value) or value < min or (exclusive and value == min):
+            raise ConfigError(path, value, allowed)
+        return float(value)
+
+    return check
+
+
+def integer(*, min: int = 0) -> Check:
+    """An int >= min (bools refused)."""
+
+    def check(path: str, value: Any) -> Any:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # JS numbers arrive as floats
+        if not isinstance(value, int) or isinstance(value, bool) or value < min:
+            raise ConfigError(path, value, f"an integer >= {min}")
+        return value
+
+    return check
+
+
+def choice(*options: Any) -> Check:
+    """One of the given values."""
+
+    def check(path: str, value: Any) -> Any:
+        if value not in options:
+            raise ConfigError(path, value, f"one of {', '.join(map(repr, options))}")
+        return value
+
+    return check
+
+
+def boolean(path: str, value: Any) -> Any:
+    """True or False."""
+    if not isinstance(value, bool):
+        raise ConfigError(path, value, "true or false")
+    return value
+
+
+def statuses(path: str, value: Any) -> Any:
+    """A list of HTTP status codes (100-599)."""
+    if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+        raise ConfigError(path, value, "a list of HTTP status codes")
+    out = frozenset(integer(min=100)(f"{path}[]", v) for v in value)
+    if any(v > 599 for v in out):
+        raise ConfigError(path, sorted(out), "status codes between 100 and 599")
+    return out
+
+
+def optional_text(path: str, value: Any) -> Any:
+    """A string or None."""
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(path, value, "a string or null")
+    return value
+
+
+def _f(default: Any, check: Check) -> Any:
+    return field(default=default, metadata={"check": check})
+
+
+@dataclass(frozen=True)
+class BreakerConfig:
+    """Circuit breaker; defaults as documented in the README."""
+
+    enabled: bool = _f(True, boolean)
+    key: str = _f("origin", choice("origin", "host", "global"))
+    strategy: str = _f("consecutive", choice("consecutive", "count_rate", "time_rate"))
+    failure_threshold: int = _f(5, integer(min=1))
+    failure_rate: float = _f(0.5, number(min=0.0, exclusive=True))
+    window_size: int = _f(20, integer(min=1))
+    window: float = _f(30.0, number(min=0.0, exclusive=True))
+    buckets: int = _f(10, integer(min=1))
+    min_calls: int = _f(10, integer(min=1))
+    open_for: float = _f(60.0, number(min=0.0, exclusive=True))
+    half_open_max_probes: int = _f(1, integer(min=1))
+    close_after: int = _f(2, integer(min=1))
+    open_backoff_factor: float = _f(2.0, number(min=1.0))
+    max_open_for: float = _f(600.0, number(min=0.0, exclusive=True))
+    slow_call_threshold: float | None = _f(None, number(min=0.0, exclusive=True, optional=True))
+
+    def __post_init__(self) -> None:
+        if self.failure_rate > 1:
+            raise ConfigError("breaker.failure_rate", self.failure_rate, "a rate in (0, 1]")
+        if self.max_open_for < self.open_for:
+            raise ConfigError("breaker.max_open_for", self.max_open_for, ">= breaker.open_for")
+
+
+@dataclass(frozen=True)
+class RateLimitRule:
+    """A limit for URLs matching ``pattern`` (fnmatch glob on the full URL)."""
+
+    pattern: str | None = _f(None, optional_text)
+    kind: str = _f("sliding_window", choice("sliding_window", "token_bucket"))
+    limit: int = _f(100, integer(min=1))
+    window: float = _f(60.0, number(min=0.0, exclusive=True))
+    rate: float | None = _f(None, number(min=0.0, exclusive=True, optional=True))
+    burst: int | None = _f(None, lambda p, v: None if v is None else integer(min=1)(p, v))
+
+
+@dataclass(frozen=True)
+class LimiterConfig:
+    """Client-side rate limiting; ``kind``/``limit``/``window`` are the per-origin default."""
+
+    enabled: bool = _f(True, boolean)
+    mode: str = _f("wait", choice("wait", "reject"))
+    kind: str = _f("sliding_window", choice("sliding_window", "token_bucket"))
+    limit: int = _f(100, integer(min=1))
+    window: float = _f(60.0, number(min=0.0, exclusive=True))
+    rate: float | None = _f(None, number(min=0.0, exclusive=True, optional=True))
+    burst: int | None = _f(None, lambda p, v: None if v is None else integer(min=1)(p, v))
+    rules: tuple[RateLimitRule, ...] = _f((), lambda p, v: _rules(p, v))
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """Concurrency limit and waiting room."""
+
+    concurrency: int = _f(10, integer(min=1))
+    max_waiting: int = _f(1000, integer(min=0))
+    max_wait: Mapping[str, float | None] | None = _f(None, lambda p, v: _max_wait(p, v))
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    """Retries with backoff and jitter, plus the retry budget."""
+
+    max_retries: int = _f(3, integer(min=0))
+    base: float = _f(1.0, number(min=0.0))
+    factor: float = _f(2.0, number(min=1.0))
+    cap: float = _f(30.0, number(min=0.0))
+    jitter: str = _f("decorrelated", choice("none", "full", "equal", "decorrelated"))
+    retry_statuses: frozenset[int] = _f(frozenset({408, 429, 500, 502, 503, 504}), statuses)
+    max_retry_after: float = _f(60.0, number(min=0.0))
+    budget_ratio: float = _f(0.2, number(min=0.0))
+    budget_min_per_second: float = _f(10.0, number(min=0.0))
+    budget_ttl: float = _f(10.0, number(min=0.0, exclusive=True))
+
+    def __post_init__(self) -> None:
+        if self.cap < self.base:
+            raise ConfigError("retry.cap", self.cap, ">= retry.base")
+
+
+@dataclass(frozen=True)
+class TimeoutConfig:
+    """Per-attempt and total (across retries) deadlines in seconds; null disables one."""
+
+    attempt: float | None = _f(30.0, number(min=0.0, exclusive=True, optional=True))
+    total: float | None = _f(120.0, number(min=0.0, exclusive=True, optional=True))
+
+
+SECTIONS: dict[str, type] = {
+    "breaker": BreakerConfig,
+    "limiter": LimiterConfig,
+    "queue": QueueConfig,
+    "retry": RetryConfig,
+    "timeout": TimeoutConfig,
+}
+
+
+def build(cls: type[C], value: Any, path: str) -> C:
+    """Validate a mapping (or an instance, or None for defaults) into ``cls``."""
+    if value is None:
+        value = {}
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, bool) and value is False and hasattr(cls, "enabled"):
+        value = {"enabled": False}
+    if not isinstance(value, Mapping):
+        raise ConfigError(path, value, f"an object with fields {_names(cls)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    for key, raw in value.items():
+        if key not in fields:
+            raise ConfigError(f"{path}.{key}", raw, f"a known field: {_names(cls)}")
+        kwargs[key] = fields[key].metadata["check"](f"{path}.{key}", raw)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        if exc.field.startswith(f"{path}."):
+            raise
+        raise ConfigError(f"{path}.{exc.field.split('.', 1)[-1]}", exc.value, exc.allowed) from None
+
+
+def _names(cls: type) -> str:
+    return ", ".join(f.name for f in dataclasses.fields(cls))
+
+
+def _rules(path: str, value: Any) -> tuple[RateLimitRule, ...]:
+    if isinstance(value, str | bytes | Mapping) or not hasattr(value, "__iter__"):
+        raise ConfigError(path, value, "a list of rule objects")
+    return tuple(build(RateLimitRule, rule, f"{path}[{i}]") for i, rule in enumerate(value))
+
+
+def _max_wait(path: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ConfigError(path, value, f"an object keyed by priority ({', '.join(PRIORITIES)})")
+    out: dict[str, float | None] = {}
+    for key, seconds in value.items():
+        if key not in PRIORITIES:
+            raise ConfigError(f"{path}.{key}", seconds, f"priority keys {', '.join(PRIORITIES)}")
+        out[key] = number(min=0.0, exclusive=True, optional=True)(f"{path}.{key}", seconds)
+    return out
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    """Per-request overrides; None means "use the client's setting"."""
+
+    priority: str = _f("normal", choice(*PRIORITIES))
+    timeout: float | None = _f(None, number(min=0.0, exclusive=True, optional=True))
+    total_timeout: float | None = _f(None, number(min=0.0, exclusive=True, optional=True))
+    max_retries: int | None = _f(None, lambda p, v: None if v is None else integer(min=0)(p, v))
+    idempotency_key: str | bool | None = _f(None, lambda p, v: _idem(p, v))
+    rate_limit_mode: str | None = _f(
+        None, lambda p, v: None if v is None else choice("wait", "reject")(p, v)
+    )
+
+
+def _idem(path: str, value: Any) -> Any:
+    if value is None or value is False or (isinstance(value, str) and 0 < len(value) <= 255):
+        return value
+    raise ConfigError(path, value, "a non-empty string (max 255 chars), false or null")

@@ -1,0 +1,448 @@
+"""Client-side rate limiting: token bucket and exact sliding window, per key, plus
+server signals (Retry-After, RateLimit-*, X-RateLimit-*) turned into shared cooldowns.
+
+A key is the rule's pattern plus the request's origin, so every route rule keeps its
+own counter per origin. Waiters for one key queue FIFO behind an ``asyncio.Lock``;
+tokens are only ever taken synchronously, so a cancelled waiter takes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import math
+import re
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from .._clock import Clock, SystemClock
+from .._errors import ConfigError, RateLimitedError
+from .._models import Headers
+
+EventSink = Callable[[str, dict[str, Any]], None]
+KINDS = ("token_bucket", "sliding_window")
+MODES = ("wait", "reject")
+
+# Refusals always ask for a positive wait, so a waiter can never spin without time
+# moving; and a bucket a float rounding short of a whole token counts as full (so
+# `now + wait` always finds the token, at the cost of a millionth of a token).
+_MIN_WAIT = 1e-9
+_TOKEN_SLACK = 1e-6
+
+
+def _number(field: str, value: Any, *, low: float = 0.0) -> float:
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or value <= low
+    ):
+        raise ConfigError(field, value, f"a finite number > {low:g}")
+    return float(value)
+
+
+def _integer(field: str, value: Any, *, low: int = 1) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ConfigError(field, value, f"an integer >= {low}")
+    return value
+
+
+class TokenBucket:
+    """``rate`` tokens per second up to ``burst``; starts full."""
+
+    def __init__(self, rate: float, burst: int, *, clock: Clock | None = None) -> None:
+        self.rate = _number("limiter.rate", rate)
+        self.burst = _integer("limiter.burst", burst)
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._tokens = float(self.burst)
+        self._updated = self._clock.now()
+
+    def _refill(self, now: float) -> float:
+        if now > self._updated:
+            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+            self._updated = now
+        return self._tokens
+
+    def try_acquire(self, now: float | None = None) -> float:
+        """0.0 and one token taken, or the seconds until a token is available (none taken)."""
+        tokens = self._refill(self._clock.now() if now is None else now)
+        if tokens >= 1.0 - _TOKEN_SLACK:
+            self._tokens = max(0.0, tokens - 1.0)
+            return 0.0
+        return max((1.0 - tokens) / self.rate, _MIN_WAIT)
+
+    def wait_time(self, count: int = 1, now: float | None = None) -> float:
+        """Seconds until ``count`` more admissions are possible (takes nothing)."""
+        tokens = self._refill(self._clock.now() if now is None else now)
+        if tokens >= count - _TOKEN_SLACK:
+            return 0.0
+        return (count - tokens) / self.rate
+
+    def snapshot(self) -> dict[str, Any]:
+        """Tokens left now, rate and burst."""
+        return {
+            "kind": "token_bucket",
+            "tokens": self._refill(self._clock.now()),
+            "rate": self.rate,
+            "burst": self.burst,
+        }
+
+
+class SlidingWindow:
+    """At most ``limit`` admissions in any closed interval of ``window`` seconds.
+
+    Same rule as the ``limits`` moving window: a call at ``now`` is refused while the
+    ``limit``-th most recent admission is at or after ``now - window``. Keeps only the
+    last ``limit`` admission times.
+    """
+
+    def __init__(self, limit: int, window: float, *, clock: Clock | None = None) -> None:
+        self.limit = _integer("limiter.limit", limit)
+        self.window = _number("limiter.window", window)
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._times: deque[float] = deque(maxlen=self.limit)
+
+    @staticmethod
+    def _wait_until(release: float, now: float) -> float:
+        # Admission needs a time > release, and a sleeper wakes at `now + wait` in
+        # float arithmetic: nudge the wait until that sum lands past the release.
+        wait = max(release - now, _MIN_WAIT)
+        for _ in range(64):
+            if now + wait > release:
+                return wait
+            wait = math.nextafter(wait, math.inf)
+        return wait + _MIN_WAIT  # pragma: no cover - a few ulps always suffice
+
+    def try_acquire(self, now: float | None = None) -> float:
+        """0.0 and the admission recorded, or the seconds until one is allowed."""
+        now = self._clock.now() if now is None else now
+        times = self._times
+        if len(times) == self.limit and times[0] >= now - self.window:
+            return self._wait_until(times[0] + self.window, now)
+        times.append(now)
+        return 0.0
+
+    def wait_time(self, count: int = 1, now: float | None = None) -> float:
+        """Seconds until ``count`` more admissions are possible (takes nothing)."""
+        now = self._clock.now() if now is None else now
+        rounds, count = divmod(count - 1, self.limit)
+        index = len(self._times) + count - self.limit
+        if index < 0 or self._times[index] < now - self.window:
+            return rounds * self.window
+        return self._wait_until(self._times[index] + self.window, now) + rounds * self.window
+
+    def used(self, now: float | None = None) -> int:
+        """Admissions within the window ending now."""
+        now = self._clock.now() if now is None else now
+        return sum(1 for t in self._times if t >= now - self.window)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Use of the window ending now and when the oldest admission in it expires."""
+        now = self._clock.now()
+        live = [t for t in self._times if t >= now - self.window]
+        return {
+            "kind": "sliding_window",
+            "used": len(live),
+            "limit": self.limit,
+            "window": self.window,
+            "resetIn": live[0] + self.window - now if live else 0.0,
+        }
+
+
+# -- server signals ------------------------------------------------------------
+
+_DELTA = re.compile(r"^\s*-?\d+(\.\d+)?\s*$")
+# Above ten years a "delta" is an epoch timestamp; above 1e12, epoch milliseconds.
+_EPOCH_SECONDS = 10 * 365 * 86400.0
+_EPOCH_MILLIS = 1e12
+
+
+def parse_retry_after(value: str, now_wall: float) -> float | None:
+    """Seconds to wait from a Retry-After value (delta-seconds or HTTP-date); None if invalid."""
+    if not isinstance(value, str):
+        return None
+    if _DELTA.match(value):
+        return max(0.0, float(value))
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:  # pragma: no cover - Python < 3.10 returned None
+        return None
+    if when.tzinfo is None:  # "-0000" means UTC with no claim about local time
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now_wall)
+
+
+def _reset_seconds(value: str, now_wall: float) -> float | None:
+    if not _DELTA.match(value):
+        return None
+    number = float(value)
+    if number > _EPOCH_MILLIS:
+        number = number / 1000.0 - now_wall
+    elif number > _EPOCH_SECONDS:
+        number -= now_wall
+    return max(0.0, number)
+
+
+def _structured(value: str) -> dict[str, str]:
+    """``limit=100, remaining=0, reset=30`` or ``"default";r=0;t=30`` as a dict."""
+    out: dict[str, str] = {}
+    for part in re.split(r"[,;]", value):
+        name, sep, item = part.partition("=")
+        if sep:
+            out.setdefault(name.strip().lower(), item.strip().strip('"'))
+    return out
+
+
+def server_wait(headers: Mapping[str, str], status: int, now_wall: float) -> float | None:
+    """The wait (seconds) the server asks for, or None when it sends no such signal."""
+    headers = headers if isinstance(headers, Headers) else Headers(headers)
+    retry_after = headers.get("Retry-After")
+    if retry_after is not None:
+        wait = parse_retry_after(retry_after, now_wall)
+        if wait is not None:
+            return wait
+    combined = _structured(headers.get("RateLimit", ""))
+    remaining = [
+        headers.get("RateLimit-Remaining"),
+        headers.get("X-RateLimit-Remaining"),
+        combined.get("remaining", combined.get("r")),
+    ]
+    if status != 429 and not any(r is not None and r.strip() == "0" for r in remaining):
+        return None
+    for reset in (
+        headers.get("RateLimit-Reset"),
+        headers.get("X-RateLimit-Reset"),
+        combined.get("reset", combined.get("t")),
+    ):
+        if reset is not None:
+            wait = _reset_seconds(reset, now_wall)
+            if wait is not None:
+                return wait
+    return None
+
+
+# -- rules and the limiter -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One limit: ``pattern`` (fnmatch glob on the full URL; None = default, per origin).
+
+    sliding_window uses ``limit`` per ``window`` seconds. token_bucket uses ``rate``
+    tokens/s and ``burst``, which default to ``limit / window`` and ``limit``.
+    """
+
+    pattern: str | None = None
+    kind: str = "sliding_window"
+    limit: int = 100
+    window: float = 60.0
+    rate: float | None = None
+    burst: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], field: str = "limiter.rule") -> Rule:
+        """Build from config such as ``{"pattern": "*/upload*", "limit": 5, "window": 60}``."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(field, data, "a mapping of rule settings")
+        known = {f.name for f in fields(cls)}
+        for name in data:
+            if name not in known:
+                raise ConfigError(f"{field}.{name}", data[name], f"one of {sorted(known)}")
+        rule = cls(**data)
+        rule.validate(field)
+        return rule
+
+    def validate(self, field: str = "limiter.rule") -> None:
+        """Raise ConfigError naming ``field.<name>`` for any invalid setting."""
+        if self.pattern is not None and (not isinstance(self.pattern, str) or not self.pattern):
+            raise ConfigError(f"{field}.pattern", self.pattern, "a non-empty glob string or None")
+        if self.kind not in KINDS:
+            raise ConfigError(f"{field}.kind", self.kind, f"one of {list(KINDS)}")
+        _integer(f"{field}.limit", self.limit)
+        _number(f"{field}.window", self.window)
+        if self.kind == "sliding_window":
+            for name in ("rate", "burst"):
+                if getattr(self, name) is not None:
+                    raise ConfigError(
+                        f"{field}.{name}", getattr(self, name), "None for sliding_window"
+                    )
+        if self.rate is not None:
+            _number(f"{field}.rate", self.rate)
+        if self.burst is not None:
+            _integer(f"{field}.burst", self.burst)
+
+    def build(self, clock: Clock) -> TokenBucket | SlidingWindow:
+        """A fresh counter for one key."""
+        if self.kind == "token_bucket":
+            rate = self.rate if self.rate is not None else self.limit / self.window
+            burst = self.burst if self.burst is not None else self.limit
+            return TokenBucket(rate, burst, clock=clock)
+        return SlidingWindow(self.limit, self.window, clock=clock)
+
+
+class _KeyState:
+    __slots__ = ("cooldown_until", "counter", "lock", "waiting")
+
+    def __init__(self, counter: TokenBucket | SlidingWindow) -> None:
+        self.counter = counter
+        self.cooldown_until = -math.inf
+        self.lock = asyncio.Lock()
+        self.waiting = 0
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, lower-cased ("" for a relative URL)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.netloc else ""
+
+
+class RateLimiter:
+    """Per-key limits with route rules, wait-or-reject, and shared server cooldowns."""
+
+    def __init__(
+        self,
+        *,
+        rules: Sequence[Rule | Mapping[str, Any]] | None = None,
+        default: Rule | Mapping[str, Any] | None = None,
+        mode: str = "wait",
+        clock: Clock | None = None,
+        on_event: EventSink | None = None,
+        key_fn: Callable[[str], str] | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise ConfigError("limiter.mode", mode, f"one of {list(MODES)}")
+        if rules is not None and not isinstance(rules, list | tuple):
+            raise ConfigError("limiter.rules", rules, "a list of rules")
+        self.mode = mode
+        self.rules = [
+            _rule(rule, f"limiter.rules[{i}]", route=True) for i, rule in enumerate(rules or [])
+        ]
+        self.default = _rule(Rule() if default is None else default, "limiter.default", route=False)
+        if key_fn is not None and not callable(key_fn):
+            raise ConfigError("limiter.key_fn", key_fn, "a callable url -> key or None")
+        self._key_fn = key_fn or origin_of
+        self._matchers = [re.compile(fnmatch.translate(r.pattern or "")) for r in self.rules]
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._on_event = on_event
+        self._keys: dict[str, _KeyState] = {}
+
+    def _resolve(self, url: str) -> tuple[str, _KeyState]:
+        rule = self.default
+        for candidate, matcher in zip(self.rules, self._matchers, strict=True):
+            if matcher.match(url):
+                rule = candidate
+                break
+        base = self._key_fn(url)
+        key = base if rule.pattern is None else f"{base}|{rule.pattern}"
+        state = self._keys.get(key)
+        if state is None:
+            state = self._keys[key] = _KeyState(rule.build(self._clock))
+        return key, state
+
+    def key_for(self, url: str) -> str:
+        """The limiter key a URL counts against."""
+        return self._resolve(url)[0]
+
+    def _emit(self, key: str, wait: float, source: str, action: str) -> None:
+        if self._on_event is not None:
+            self._on_event(
+                "rate_limited", {"key": key, "retryAfter": wait, "source": source, "action": action}
+            )
+
+    def _refuse(self, key: str, wait: float, why: str) -> RateLimitedError:
+        return RateLimitedError(
+            f"rate limit for {key or '<default>'} {why}; retry in {wait:.3f}s",
+            key=key,
+            retry_after=wait,
+        )
+
+    async def acquire(
+        self, url: str, *, deadline: float | None = None, mode: str | None = None
+    ) -> None:
+        """Take one admission for ``url``: wait (bounded by ``deadline``) or reject.
+
+        ``mode`` overrides the limiter's mode for this call; ``deadline`` is absolute
+        clock time.
+        """
+        if mode is None:
+            mode = self.mode
+        elif mode not in MODES:
+            raise ConfigError("limiter.mode", mode, f"one of {list(MODES)}")
+        key, state = self._resolve(url)
+        now = self._clock.now()
+        cooldown = state.cooldown_until - now
+        if state.waiting == 0 and cooldown <= 0 and state.counter.try_acquire(now) == 0.0:
+            return
+        # Behind `waiting` others, our turn comes once waiting + 1 admissions are possible.
+        wait = max(cooldown, state.counter.wait_time(state.waiting + 1, now), _MIN_WAIT)
+        source = "server" if cooldown > 0 else "local"
+        if mode == "reject":
+            self._emit(key, wait, source, "reject")
+            raise self._refuse(key, wait, "is exhausted")
+        if deadline is not None and now + wait > deadline:
+            self._emit(key, wait, source, "reject")
+            raise self._refuse(key, wait, "needs a wait past the deadline")
+        self._emit(key, wait, source, "wait")
+        state.waiting += 1
+        try:
+            async with state.lock:
+                while True:
+                    now = self._clock.now()
+                    wait = state.cooldown_until - now
+                    if wait <= 0:
+                        wait = state.counter.try_acquire(now)
+                        if wait == 0.0:
+                            return
+                    if deadline is not None and now + wait > deadline:
+                        raise self._refuse(key, wait, "needs a wait past the deadline")
+                    await self._clock.sleep(wait)
+        finally:
+            state.waiting -= 1
+
+    def observe(self, url: str, status: int, headers: Mapping[str, str]) -> float | None:
+        """Turn a response's rate-limit signal into a cooldown for its key; the wait or None."""
+        wait = server_wait(headers, status, _wall(self._clock))
+        if wait is None:
+            return None
+        key, state = self._resolve(url)
+        state.cooldown_until = max(state.cooldown_until, self._clock.now() + wait)
+        self._emit(key, wait, "server", "cooldown")
+        return wait
+
+    def cooldown_remaining(self, url: str) -> float:
+        """Seconds left in the server-imposed cooldown for ``url``'s key."""
+        return max(0.0, self._resolve(url)[1].cooldown_until - self._clock.now())
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Per key: counter state, cooldown remaining and callers waiting."""
+        now = self._clock.now()
+        return {
+            key: {
+                **state.counter.snapshot(),
+                "cooldown": max(0.0, state.cooldown_until - now),
+                "waiting": state.waiting,
+            }
+            for key, state in self._keys.items()
+        }
+
+
+def _rule(value: Rule | Mapping[str, Any], field: str, *, route: bool) -> Rule:
+    rule = value if isinstance(value, Rule) else Rule.from_dict(value, field)
+    rule.validate(field)
+    if route and rule.pattern is None:
+        raise ConfigError(f"{field}.pattern", None, "a glob string (the default rule has none)")
+    if not route and rule.pattern is not None:
+        raise ConfigError(f"{field}.pattern", rule.pattern, "None (the default rule is per origin)")
+    return rule
+
+
+def _wall(clock: Clock) -> float:
+    wall = getattr(clock, "wall", None)
+    return float(wall()) if callable(wall) else SystemClock().wall()

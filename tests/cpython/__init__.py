@@ -1,0 +1,1 @@
+"""CPython-only tests that need third-party libraries (never run inside Pyodide)."""
