@@ -1,12 +1,14 @@
-"""``python -m demo_backend``: serve the backend and the built demo site on 127.0.0.1."""
+"""``python -m demo_backend``: serve the backend and the built demo site (demo mode: faults on)."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 
 from . import create_app
+from .security import is_loopback
 
 
 def main() -> None:
@@ -19,7 +21,14 @@ def main() -> None:
     if not (dist / "index.html").is_file():
         raise SystemExit(f"{dist}/index.html not found: run `python build.py` first")
     app = create_app({"DEMO_MODE": True, "DIST_DIR": str(dist)})
+    # Our JSON access log replaces werkzeug's per-request lines.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     print(f"resilient-fetch demo: http://{args.host}:{args.port}/", flush=True)
+    if not is_loopback(args.host) and not app.config["ADMIN_TOKEN"]:
+        print(
+            "note: /_faults answers 403 to non-loopback clients until DEMO_ADMIN_TOKEN is set",
+            flush=True,
+        )
     app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
 
 

@@ -1,57 +1,63 @@
-"""``/api/items``: list and create items, JSON in and out, 4xx JSON errors."""
+"""``/api``: items CRUD and batch reads, JSON in and out, 4xx JSON errors."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request, url_for
 
-from .store import items
+from .errors import BodyError, error, json_body
+from .idempotency import idempotent
+from .items import items
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 MAX_NAME = 200
+FIELDS = ("name", "done")
 
 
-def error(status: int, code: str, message: str, **extra: Any) -> Any:
-    """A JSON error response."""
-    return jsonify({"error": code, "message": message, **extra}), status
+class Invalid(Exception):
+    """A field failed validation; becomes a 422 naming it."""
+
+    def __init__(self, code: str, message: str, field: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.response = error(422, code, message, field=field, **extra)
 
 
-def validate_item(data: Any) -> tuple[dict[str, Any] | None, Any]:
-    """Return (fields, None) or (None, error response)."""
+def validate_item(data: Any, *, partial: bool = False) -> dict[str, Any]:
+    """Checked item fields; ``partial`` (PATCH) makes every field optional but one."""
     if not isinstance(data, dict):
-        return None, error(400, "invalid_json", "body must be a JSON object")
-    unknown = sorted(set(data) - {"name", "done"})
+        raise BodyError(400, "invalid_json", "body must be a JSON object")
+    unknown = sorted(set(data) - set(FIELDS))
     if unknown:
-        return None, error(
-            422,
-            "unknown_field",
-            f"unknown field(s): {', '.join(unknown)}",
-            field=unknown[0],
-            allowed=["name", "done"],
+        raise Invalid(
+            "unknown_field", f"unknown field(s): {', '.join(unknown)}", unknown[0], allowed=FIELDS
         )
-    name = data.get("name")
-    if not isinstance(name, str) or not name.strip():
-        return None, error(422, "invalid_field", "name must be a non-empty string", field="name")
-    if len(name) > MAX_NAME:
-        return None, error(
-            422, "invalid_field", f"name must be at most {MAX_NAME} characters", field="name"
-        )
-    done = data.get("done", False)
-    if not isinstance(done, bool):
-        return None, error(422, "invalid_field", "done must be true or false", field="done")
-    return {"name": name.strip(), "done": done}, None
+    if partial and not data:
+        raise Invalid("missing_field", "send at least one of: name, done", "name", allowed=FIELDS)
+    fields: dict[str, Any] = {}
+    if "name" in data or not partial:
+        name = data.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise Invalid("invalid_field", "name must be a non-empty string", "name")
+        if len(name) > MAX_NAME:
+            raise Invalid("invalid_field", f"name must be at most {MAX_NAME} characters", "name")
+        fields["name"] = name.strip()
+    if "done" in data or not partial:
+        done = data.get("done", False)
+        if not isinstance(done, bool):
+            raise Invalid("invalid_field", "done must be true or false", "done")
+        fields["done"] = done
+    return fields
 
 
-def json_body() -> tuple[Any, Any]:
-    """Parse the JSON body; a missing or malformed body is a 400, never a 500."""
-    if not request.is_json:
-        return None, error(415, "unsupported_media_type", "send Content-Type: application/json")
-    data = request.get_json(silent=True)
-    if data is None:
-        return None, error(400, "invalid_json", "body is not valid JSON")
-    return data, None
+@bp.errorhandler(Invalid)
+def _invalid(exc: Invalid) -> Any:
+    return exc.response
+
+
+def _not_found(item_id: int) -> Any:
+    return error(404, "not_found", f"item {item_id} does not exist", id=item_id)
 
 
 @bp.get("/items")
@@ -60,12 +66,84 @@ def list_items() -> Any:
 
 
 @bp.post("/items")
+@idempotent
 def create_item() -> Any:
-    data, err = json_body()
-    if err:
-        return err
-    fields, err = validate_item(data)
-    if err:
-        return err
-    assert fields is not None
-    return jsonify(items().create(fields)), 201
+    item = items().create(validate_item(json_body()))
+    resp = jsonify(item)
+    resp.headers["Location"] = url_for("api.get_item", item_id=item["id"])
+    return resp, 201
+
+
+@bp.get("/items/<int:item_id>")
+def get_item(item_id: int) -> Any:
+    item = items().get(item_id)
+    return jsonify(item) if item else _not_found(item_id)
+
+
+@bp.put("/items/<int:item_id>")
+@idempotent
+def replace_item(item_id: int) -> Any:
+    item = items().update(item_id, validate_item(json_body()), replace=True)
+    return jsonify(item) if item else _not_found(item_id)
+
+
+@bp.patch("/items/<int:item_id>")
+@idempotent
+def patch_item(item_id: int) -> Any:
+    item = items().update(item_id, validate_item(json_body(), partial=True), replace=False)
+    return jsonify(item) if item else _not_found(item_id)
+
+
+@bp.delete("/items/<int:item_id>")
+@idempotent
+def delete_item(item_id: int) -> Any:
+    return ("", 204) if items().delete(item_id) else _not_found(item_id)
+
+
+def _check_ids(raw: list[Any]) -> list[int]:
+    """Positive integer ids, duplicates dropped, order kept, at most BATCH_MAX_IDS."""
+    limit = int(current_app.config["BATCH_MAX_IDS"])
+    if not raw:
+        raise Invalid("invalid_field", "ids must list at least one id", "ids")
+    ids: list[int] = []
+    for value in raw:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise Invalid("invalid_field", f"ids must be positive integers, got {value!r}", "ids")
+        if value not in ids:
+            ids.append(value)
+    if len(ids) > limit:
+        raise Invalid("invalid_field", f"at most {limit} ids per batch", "ids", max=limit)
+    return ids
+
+
+def _batch(ids: list[int]) -> Any:
+    found, missing = items().get_many(ids)
+    return jsonify({"items": found, "missing": missing})
+
+
+@bp.get("/items/batch")
+def batch_get() -> Any:
+    """``?ids=1,2,3``: many items in one response; unknown ids are listed in ``missing``."""
+    raw: list[Any] = []
+    for part in request.args.get("ids", "").split(","):
+        part = part.strip()
+        if part:
+            # Not-a-number stays a string so _check_ids names it in the error.
+            raw.append(int(part) if part.isdecimal() else part)
+    return _batch(_check_ids(raw))
+
+
+@bp.post("/batch")
+def batch_post() -> Any:
+    """``{"ids": [1, 2, 3]}``: same as ``GET /api/items/batch`` for long id lists."""
+    data = json_body()
+    if not isinstance(data, dict):
+        raise BodyError(400, "invalid_json", "body must be a JSON object")
+    unknown = sorted(set(data) - {"ids"})
+    if unknown:
+        raise Invalid(
+            "unknown_field", f"unknown field(s): {', '.join(unknown)}", unknown[0], allowed=["ids"]
+        )
+    if not isinstance(data.get("ids"), list):
+        raise Invalid("invalid_field", "ids must be a list of positive integers", "ids")
+    return _batch(_check_ids(data["ids"]))

@@ -1,4 +1,9 @@
-"""CORS, off unless ``CORS_ORIGINS`` lists origins (comma-separated, or ``*``)."""
+"""CORS, off unless ``CORS_ORIGINS`` lists origins (comma-separated, or ``*``).
+
+Cross-origin pages must be able to read the headers the client acts on
+(``Retry-After``, ``RateLimit-*``, ``X-Request-ID``, ``Idempotent-Replayed``)
+and to send ``Idempotency-Key`` and ``X-Fault-Scope``.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,14 @@ from flask import Flask, Response, request
 
 EXPOSED = (
     "Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy, "
-    "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-Request-ID"
+    "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-Request-ID, "
+    "Idempotent-Replayed, Location"
 )
 ALLOWED_HEADERS = "Content-Type, Idempotency-Key, X-Request-ID, X-Fault-Scope, Authorization"
 
 
 def init_app(app: Flask) -> None:
+    """Add CORS headers for the configured origins (nothing when none are)."""
     raw = str(app.config.get("CORS_ORIGINS") or "")
     origins = {o.strip() for o in raw.split(",") if o.strip()}
     if not origins:
@@ -20,10 +27,11 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _cors(resp: Response) -> Response:
         origin = request.headers.get("Origin")
+        # Vary on every response: a cache must not serve one origin's answer to another.
+        resp.headers.add("Vary", "Origin")
         if origin and ("*" in origins or origin in origins):
             resp.headers["Access-Control-Allow-Origin"] = "*" if "*" in origins else origin
             resp.headers["Access-Control-Expose-Headers"] = EXPOSED
-            resp.headers.add("Vary", "Origin")
             if request.method == "OPTIONS":
                 resp.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE"
                 resp.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS

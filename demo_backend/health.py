@@ -1,10 +1,10 @@
-"""Health endpoints: a body the client can verify."""
+"""Health: ``/health`` (a body the client can verify), ``/health/live``, ``/health/ready``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 bp = Blueprint("health", __name__)
 
@@ -14,3 +14,18 @@ SERVICE = "resilient-fetch-demo"
 @bp.get("/health")
 def health() -> Any:
     return jsonify({"status": "ok", "service": SERVICE})
+
+
+@bp.get("/health/live")
+def live() -> Any:
+    """The process answers (no dependency is checked)."""
+    return jsonify({"status": "ok", "service": SERVICE})
+
+
+@bp.get("/health/ready")
+def ready() -> Any:
+    """Ready when the storage answers: 503 while Redis is unreachable."""
+    storage = current_app.extensions["storage"]
+    if storage.ping():
+        return jsonify({"status": "ready", "service": SERVICE, "storage": storage.kind})
+    return jsonify({"status": "unavailable", "service": SERVICE, "storage": storage.kind}), 503

@@ -8,8 +8,10 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from playwright.sync_api import Browser, Page, sync_playwright
 from werkzeug.serving import make_server
@@ -54,7 +56,18 @@ class DemoServer:
 def demo_server() -> Iterator[DemoServer]:
     if not (DIST / "index.html").is_file():
         pytest.fail("dist/ is not built: run `python build.py` (make test does)", pytrace=False)
-    app = create_app({"TESTING": True, "DEMO_MODE": True, "DIST_DIR": str(DIST)})
+    # Demo mode turns the fault API on already; FAULTS says so explicitly. The
+    # CSP lets the page reach other loopback ports, so a fetch to a closed port
+    # fails as a real network error rather than as a CSP block.
+    app = create_app(
+        {
+            "TESTING": True,
+            "DEMO_MODE": True,
+            "FAULTS": True,
+            "DIST_DIR": str(DIST),
+            "CSP_CONNECT_SRC": "http://127.0.0.1:*",
+        }
+    )
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -63,6 +76,40 @@ def demo_server() -> Iterator[DemoServer]:
     finally:
         server.shutdown()
         thread.join(timeout=5)
+
+
+@dataclass
+class FaultAdmin:
+    """Drives the demo server's fault API (open: the server is on 127.0.0.1, no token)."""
+
+    url: str
+
+    def add(self, **spec: Any) -> dict[str, Any]:
+        """POST /_faults; fails the test unless the fault was created."""
+        resp = requests.post(self.url + "_faults", json=spec, timeout=5)
+        assert resp.status_code == 201, resp.text
+        body: dict[str, Any] = resp.json()
+        return body
+
+    def reset(self) -> None:
+        """POST /_faults/reset: no faults, zeroed stats."""
+        assert requests.post(self.url + "_faults/reset", timeout=5).status_code == 200
+
+    def stats(self) -> dict[str, Any]:
+        """GET /_stats."""
+        body: dict[str, Any] = requests.get(self.url + "_stats", timeout=5).json()
+        return body
+
+
+@pytest.fixture
+def faults(demo_server: DemoServer) -> Iterator[FaultAdmin]:
+    """The fault API of the shared demo server, reset before and after the test."""
+    admin = FaultAdmin(demo_server.url)
+    admin.reset()
+    try:
+        yield admin
+    finally:
+        admin.reset()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,55 @@
+"""One structured JSON line per request on the ``demo_backend.access`` logger."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+
+from flask import Flask, Response, g, request
+
+LOGGER_NAME = "demo_backend.access"
+logger = logging.getLogger(LOGGER_NAME)
+
+
+def _start() -> None:
+    g.started = time.perf_counter()
+
+
+def _log(resp: Response) -> Response:
+    started = g.get("started")
+    record = {
+        "ts": round(time.time(), 3),
+        "request_id": g.get("request_id"),
+        "method": request.method,
+        "path": request.path,
+        "route": request.url_rule.rule if request.url_rule is not None else None,
+        "status": "dropped" if g.get("rf_dropped") else resp.status_code,
+        # Until the headers are ready: a slow_body stream continues after this.
+        "duration_ms": round((time.perf_counter() - started) * 1000, 3) if started else None,
+        "remote_addr": request.remote_addr,
+        # Which worker answered, when several gunicorn workers share one storage.
+        "pid": os.getpid(),
+        "scope": g.get("rf_scope"),
+        "faults": g.get("rf_faults") or [],
+        "idempotent_replay": resp.headers.get("Idempotent-Replayed") == "true",
+    }
+    logger.info(json.dumps(record, separators=(",", ":")))
+    return resp
+
+
+def init_app(app: Flask) -> None:
+    """Install the hooks; give the logger a stderr handler unless someone configured one."""
+    if not app.config.get("ACCESS_LOG"):
+        return
+    logger.setLevel(logging.INFO)
+    # Handlers are process-wide while apps are many (tests): add ours once, and
+    # only when neither this logger nor the root one has a handler already.
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    app.before_request(_start)
+    app.after_request(_log)
