@@ -10,11 +10,11 @@ allowed; unknown names are errors too, so a typo never silently means "default".
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from . import _validate
 from ._errors import ConfigError
 
 Check = Callable[[str, Any], Any]
@@ -25,41 +25,26 @@ PRIORITIES = ("high", "normal", "low")
 
 def number(*, min: float = 0.0, exclusive: bool = False, optional: bool = False) -> Check:
     """A finite int/float >= min (or > min), or None when optional."""
-    allowed = f"a number {'>' if exclusive else '>='} {min:g}" + (" or null" if optional else "")
 
     def check(path: str, value: Any) -> Any:
         if value is None and optional:
             return None
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if not ok or not math.isfinite(value) or value < min or (exclusive and value == min):
-            raise ConfigError(path, value, allowed)
-        return float(value)
+        allowed = None
+        if optional:
+            allowed = f"a number {'>' if exclusive else '>='} {min:g} or null"
+        return _validate.number(path, value, low=min, low_inclusive=not exclusive, allowed=allowed)
 
     return check
 
 
 def integer(*, min: int = 0) -> Check:
     """An int >= min (bools refused)."""
-
-    def check(path: str, value: Any) -> Any:
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)  # JS numbers arrive as floats
-        if not isinstance(value, int) or isinstance(value, bool) or value < min:
-            raise ConfigError(path, value, f"an integer >= {min}")
-        return value
-
-    return check
+    return lambda path, value: _validate.integer(path, value, low=min)
 
 
 def choice(*options: Any) -> Check:
     """One of the given values."""
-
-    def check(path: str, value: Any) -> Any:
-        if value not in options:
-            raise ConfigError(path, value, f"one of {', '.join(map(repr, options))}")
-        return value
-
-    return check
+    return lambda path, value: _validate.one_of(path, value, options)
 
 
 def boolean(path: str, value: Any) -> Any:

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
+from .. import _validate
 from .._clock import Clock, SystemClock
 from .._errors import CircuitOpenError, ConfigError
 
@@ -31,35 +32,8 @@ ISOLATED = "isolated"
 _EMPTY = -(2**62)  # bucket index of a slot that holds nothing (far below any real index)
 
 
-def _number(field: str, value: Any, *, low: float, low_ok: bool, high: float = math.inf) -> float:
-    ok = (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and (value >= low if low_ok else value > low)
-        and value <= high
-    )
-    if not ok:
-        bound = f">= {low:g}" if low_ok else f"> {low:g}"
-        upper = "" if high == math.inf else f" and <= {high:g}"
-        raise ConfigError(field, value, f"a finite number {bound}{upper}")
-    return float(value)
-
-
-def _integer(field: str, value: Any, *, low: int, high: int | None = None) -> int:
-    if (
-        not isinstance(value, int)
-        or isinstance(value, bool)
-        or value < low
-        or (high is not None and value > high)
-    ):
-        upper = f" and <= {high}" if high is not None else ""
-        raise ConfigError(field, value, f"an integer >= {low}{upper}")
-    return value
-
-
 def _rate(value: Any) -> float:
-    return _number("breaker.threshold", value, low=0.0, low_ok=False, high=1.0)
+    return _validate.number("breaker.threshold", value, low=0.0, low_inclusive=False, high=1.0)
 
 
 class BreakerStrategy(Protocol):
@@ -86,7 +60,7 @@ class ConsecutiveFailures:
     """Open after ``threshold`` failures in a row; any success starts the count again."""
 
     def __init__(self, threshold: int = 5) -> None:
-        self.threshold = _integer("breaker.threshold", threshold, low=1)
+        self.threshold = _validate.integer("breaker.threshold", threshold, low=1)
         self.failures = 0
 
     def record(self, success: bool, now: float) -> None:
@@ -115,9 +89,9 @@ class CountFailureRate:
 
     def __init__(self, threshold: float = 0.5, size: int = 20, min_calls: int = 10) -> None:
         self.threshold = _rate(threshold)
-        self.size = _integer("breaker.size", size, low=1)
+        self.size = _validate.integer("breaker.size", size, low=1)
         # More than `size` would never be reached: the breaker could never open.
-        self.min_calls = _integer("breaker.min_calls", min_calls, low=1, high=self.size)
+        self.min_calls = _validate.integer("breaker.min_calls", min_calls, low=1, high=self.size)
         self._window: deque[bool] = deque(maxlen=self.size)
         self._failures = 0
 
@@ -168,9 +142,9 @@ class TimeFailureRate:
         min_calls: int = 10,
     ) -> None:
         self.threshold = _rate(threshold)
-        self.window = _number("breaker.window", window, low=0.0, low_ok=False)
-        self.buckets = _integer("breaker.buckets", buckets, low=1)
-        self.min_calls = _integer("breaker.min_calls", min_calls, low=1)
+        self.window = _validate.number("breaker.window", window, low=0.0, low_inclusive=False)
+        self.buckets = _validate.integer("breaker.buckets", buckets, low=1)
+        self.min_calls = _validate.integer("breaker.min_calls", min_calls, low=1)
         self._width = self.window / self.buckets
         # Each slot: [bucket index it holds, calls, failures].
         self._slots = [[_EMPTY, 0, 0] for _ in range(self.buckets)]
@@ -283,15 +257,17 @@ class CircuitBreaker:
             )
         self.key = key
         self.strategy: BreakerStrategy = strategy if strategy is not None else ConsecutiveFailures()
-        self.open_for = _number("breaker.open_for", open_for, low=0.0, low_ok=False)
-        self.half_open_max_probes = _integer(
+        self.open_for = _validate.number("breaker.open_for", open_for, low=0.0, low_inclusive=False)
+        self.half_open_max_probes = _validate.integer(
             "breaker.half_open_max_probes", half_open_max_probes, low=1
         )
-        self.close_after = _integer("breaker.close_after", close_after, low=1)
-        self.open_backoff_factor = _number(
-            "breaker.open_backoff_factor", open_backoff_factor, low=1.0, low_ok=True
+        self.close_after = _validate.integer("breaker.close_after", close_after, low=1)
+        self.open_backoff_factor = _validate.number(
+            "breaker.open_backoff_factor", open_backoff_factor, low=1.0, low_inclusive=True
         )
-        self.max_open_for = _number("breaker.max_open_for", max_open_for, low=0.0, low_ok=False)
+        self.max_open_for = _validate.number(
+            "breaker.max_open_for", max_open_for, low=0.0, low_inclusive=False
+        )
         if self.max_open_for < self.open_for:
             raise ConfigError(
                 "breaker.max_open_for", max_open_for, f"a number >= open_for ({self.open_for:g})"
@@ -299,7 +275,9 @@ class CircuitBreaker:
         self.slow_call_threshold = (
             None
             if slow_call_threshold is None
-            else _number("breaker.slow_call_threshold", slow_call_threshold, low=0.0, low_ok=False)
+            else _validate.number(
+                "breaker.slow_call_threshold", slow_call_threshold, low=0.0, low_inclusive=False
+            )
         )
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._on_event = on_event

@@ -15,22 +15,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .. import _validate
 from .._clock import Clock, SystemClock
 from .._errors import ConfigError
 
 # A balance of 0.9999999999 is a full retry that lost a bit to float rounding.
 _EPSILON = 1e-9
-
-
-def _number(field: str, value: Any, low: float, high: float, allowed: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not low <= value <= high
-    ):
-        raise ConfigError(field, value, allowed)
-    return float(value)
 
 
 class RetryBudget:
@@ -45,11 +35,9 @@ class RetryBudget:
         clock: Clock | None = None,
         buckets: int = 10,
     ) -> None:
-        self.ratio = _number("budget.ratio", ratio, 0.0, 1000.0, "a number in [0, 1000]")
-        self.min_per_second = _number(
-            "budget.min_per_second", min_per_second, 0.0, math.inf, "retries per second >= 0"
-        )
-        self.ttl = _number("budget.ttl", ttl, 0.0, math.inf, "seconds > 0")
+        self.ratio = _validate.number("budget.ratio", ratio, high=1000.0)
+        self.min_per_second = _validate.number("budget.min_per_second", min_per_second)
+        self.ttl = _validate.number("budget.ttl", ttl, low_inclusive=False)
         if self.ttl == 0:
             raise ConfigError("budget.ttl", ttl, "seconds > 0")
         if isinstance(buckets, bool) or not isinstance(buckets, int) or not 1 <= buckets <= 1000:

@@ -20,6 +20,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from .. import _validate
 from .._clock import Clock, SystemClock
 from .._errors import ConfigError, RateLimitedError
 from .._models import Headers
@@ -35,29 +36,12 @@ _MIN_WAIT = 1e-9
 _TOKEN_SLACK = 1e-6
 
 
-def _number(field: str, value: Any, *, low: float = 0.0) -> float:
-    if (
-        not isinstance(value, int | float)
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or value <= low
-    ):
-        raise ConfigError(field, value, f"a finite number > {low:g}")
-    return float(value)
-
-
-def _integer(field: str, value: Any, *, low: int = 1) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ConfigError(field, value, f"an integer >= {low}")
-    return value
-
-
 class TokenBucket:
     """``rate`` tokens per second up to ``burst``; starts full."""
 
     def __init__(self, rate: float, burst: int, *, clock: Clock | None = None) -> None:
-        self.rate = _number("limiter.rate", rate)
-        self.burst = _integer("limiter.burst", burst)
+        self.rate = _validate.number("limiter.rate", rate, low_inclusive=False)
+        self.burst = _validate.integer("limiter.burst", burst, low=1)
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._tokens = float(self.burst)
         self._updated = self._clock.now()
@@ -102,8 +86,8 @@ class SlidingWindow:
     """
 
     def __init__(self, limit: int, window: float, *, clock: Clock | None = None) -> None:
-        self.limit = _integer("limiter.limit", limit)
-        self.window = _number("limiter.window", window)
+        self.limit = _validate.integer("limiter.limit", limit, low=1)
+        self.window = _validate.number("limiter.window", window, low_inclusive=False)
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._times: deque[float] = deque(maxlen=self.limit)
 
@@ -265,8 +249,8 @@ class Rule:
             raise ConfigError(f"{field}.pattern", self.pattern, "a non-empty glob string or None")
         if self.kind not in KINDS:
             raise ConfigError(f"{field}.kind", self.kind, f"one of {list(KINDS)}")
-        _integer(f"{field}.limit", self.limit)
-        _number(f"{field}.window", self.window)
+        _validate.integer(f"{field}.limit", self.limit, low=1)
+        _validate.number(f"{field}.window", self.window, low_inclusive=False)
         if self.kind == "sliding_window":
             for name in ("rate", "burst"):
                 if getattr(self, name) is not None:
@@ -274,9 +258,9 @@ class Rule:
                         f"{field}.{name}", getattr(self, name), "None for sliding_window"
                     )
         if self.rate is not None:
-            _number(f"{field}.rate", self.rate)
+            _validate.number(f"{field}.rate", self.rate, low_inclusive=False)
         if self.burst is not None:
-            _integer(f"{field}.burst", self.burst)
+            _validate.integer(f"{field}.burst", self.burst, low=1)
 
     def build(self, clock: Clock) -> TokenBucket | SlidingWindow:
         """A fresh counter for one key."""

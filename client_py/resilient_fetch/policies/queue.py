@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
+from .. import _validate
 from .._clock import Clock, SystemClock
 from .._errors import ConfigError, QueueFullError, TimeoutError
 
@@ -118,12 +119,8 @@ class ConcurrencyQueue:
         clock: Clock | None = None,
         on_event: EventSink | None = None,
     ) -> None:
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise ConfigError("queue.concurrency", concurrency, "an int >= 1")
-        if isinstance(max_waiting, bool) or not isinstance(max_waiting, int) or max_waiting < 0:
-            raise ConfigError("queue.max_waiting", max_waiting, "an int >= 0")
-        self._concurrency = concurrency
-        self._max_waiting = max_waiting
+        self._concurrency = _validate.integer("queue.concurrency", concurrency, low=1)
+        self._max_waiting = _validate.integer("queue.max_waiting", max_waiting, low=0)
         self._max_wait = _check_max_wait(max_wait)
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._on_event = on_event

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
+from .. import _validate
 from .._errors import (
     ConfigError,
     NetworkError,
@@ -66,17 +67,6 @@ JITTERS: dict[str, Callable[[RetryPolicy, int, float | None], float]] = {
 }
 
 
-def _number(field: str, value: Any, minimum: float, allowed: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < minimum
-    ):
-        raise ConfigError(field, value, allowed)
-    return float(value)
-
-
 class RetryPolicy:
     """Exponential backoff with jitter plus the rules for what may be retried."""
 
@@ -91,17 +81,17 @@ class RetryPolicy:
         max_retry_after: float = 60.0,
         rng: random.Random | None = None,
     ) -> None:
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ConfigError("retry.max_retries", max_retries, "an int >= 0")
-        self.max_retries = max_retries
-        self.base = _number("retry.base", base, 0.0, "seconds >= 0")
-        self.factor = _number("retry.factor", factor, 1.0, "a number >= 1")
-        self.cap = _number("retry.cap", cap, self.base, f"seconds >= retry.base ({self.base})")
+        self.max_retries = _validate.integer("retry.max_retries", max_retries, low=0)
+        self.base = _validate.number("retry.base", base, low=0.0, allowed="seconds >= 0")
+        self.factor = _validate.number("retry.factor", factor, low=1.0, allowed="a number >= 1")
+        self.cap = _validate.number(
+            "retry.cap", cap, low=self.base, allowed=f"seconds >= retry.base ({self.base})"
+        )
         if jitter not in JITTERS:
             raise ConfigError("retry.jitter", jitter, f"one of {sorted(JITTERS)}")
         self.jitter = jitter
-        self.max_retry_after = _number(
-            "retry.max_retry_after", max_retry_after, 0.0, "seconds >= 0"
+        self.max_retry_after = _validate.number(
+            "retry.max_retry_after", max_retry_after, low=0.0, allowed="seconds >= 0"
         )
         statuses = _statuses(retry_statuses)
         self.retry_statuses = statuses
