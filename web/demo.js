@@ -53,17 +53,135 @@ async function refresh(client) {
   }
 }
 
+// Each tab gets its own fault scope, so visitors (and tests) never break each other.
+function faultScope() {
+  let scope = sessionStorage.getItem("rf-fault-scope");
+  if (!scope) {
+    scope = `tab-${Math.random().toString(36).slice(2, 10)}`;
+    sessionStorage.setItem("rf-fault-scope", scope);
+  }
+  return scope;
+}
+
+async function admin(path, init = {}) {
+  // The fault API is driven with plain fetch: it is the demo's remote control,
+  // not traffic the client should protect.
+  const resp = await fetch(path, {
+    ...init,
+    headers: { "Content-Type": "application/json", "X-Fault-Scope": SCOPE, ...init.headers },
+  });
+  const data = await resp.json().catch(() => ({}));
+  if (!resp.ok) throw new Error(data.message || `HTTP ${resp.status}`);
+  return data;
+}
+
+const SCOPE = faultScope();
+const MAX_EVENTS = 40;
+
+function describe(event) {
+  switch (event.event) {
+    case "request": return `→ ${event.method} ${new URL(event.url).pathname}`;
+    case "response": return `← ${event.status} after ${event.attempts} attempt(s), ${event.durationMs.toFixed(0)} ms`;
+    case "error": return `✗ ${event.code}: ${event.message}`;
+    case "retry": return event.refused
+      ? `retry refused (${event.refused}) after ${event.reason}`
+      : `retry #${event.attempt} in ${event.delay.toFixed(2)} s after ${event.reason}`;
+    case "breaker": return `breaker ${event.from} → ${event.to} (${event.reason})`;
+    case "rate_limited": return `rate limited (${event.source}, ${event.action}) for ${event.retryAfter.toFixed(2)} s`;
+    case "timeout": return `timeout (${event.kind}) after ${event.timeout} s`;
+    default: return null;
+  }
+}
+
+function logEvent(event) {
+  const text = describe(event);
+  if (!text) return;
+  const li = document.createElement("li");
+  li.textContent = `${new Date().toLocaleTimeString()} ${text}`;
+  li.dataset.event = event.event;
+  const list = $("events");
+  list.prepend(li);
+  while (list.children.length > MAX_EVENTS) list.lastElementChild.remove();
+}
+
+function fmt(ms) {
+  return ms == null ? "–" : `${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
+}
+
+function renderState(client) {
+  const state = client.state();
+  const breakers = Object.values(state.breakers);
+  const breaker = breakers[0];
+  const b = $("state-breaker");
+  b.textContent = breaker
+    ? breaker.state.replace("_", "-") + (breaker.retryAfter ? ` (probe in ${breaker.retryAfter.toFixed(1)} s)` : "")
+    : "closed";
+  b.className = `breaker-${breaker ? breaker.state : "closed"}`;
+  const q = state.queue;
+  $("state-queue").textContent = `${q.running} / ${q.waitingTotal} (done ${q.completed}, failed ${q.failed})`;
+  const lim = Object.values(state.limiter)[0];
+  $("state-limiter").textContent = lim
+    ? `${lim.used ?? "?"} of ${lim.limit ?? "?"}` + (lim.cooldown > 0 ? `, cooling ${lim.cooldown.toFixed(1)} s` : "")
+    : "–";
+  $("state-budget").textContent = `${state.budget.balance} retries`;
+  const lat = state.metrics.latency["GET /api/items"];
+  $("state-latency").textContent = lat ? `${fmt(lat.p50Ms)} / ${fmt(lat.p95Ms)} / ${fmt(lat.p99Ms)}` : "–";
+  $("state-outcomes").textContent =
+    Object.entries(state.metrics.outcomes).map(([k, v]) => `${k} ${v}`).join(", ") || "–";
+}
+
+function wireFaults(client) {
+  const status = $("fault-status");
+  for (const button of document.querySelectorAll("[data-fault]")) {
+    button.addEventListener("click", async () => {
+      try {
+        const fault = await admin("_faults", { method: "POST", body: button.dataset.fault });
+        status.textContent = `fault on: ${fault.name}`;
+      } catch (err) {
+        status.textContent = `could not add fault: ${err.message}`;
+      }
+    });
+  }
+  $("fault-reset").addEventListener("click", async () => {
+    try {
+      await admin("_faults/reset", { method: "POST" });
+      status.textContent = "faults cleared";
+    } catch (err) {
+      status.textContent = `could not reset: ${err.message}`;
+    }
+  });
+  $("burst").addEventListener("click", async () => {
+    await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) => client.fetch(`api/items?burst=${i}`)),
+    );
+    renderState(client);
+  });
+}
+
 async function main() {
   let client;
   try {
-    client = await createClient();
+    client = await createClient({
+      headers: { "X-Fault-Scope": SCOPE },
+      // Short timings so the demo shows recovery within seconds, not minutes.
+      breaker: { openFor: 5 },
+      retry: { base: 0.5, cap: 4 },
+      timeout: { attempt: 5, total: 20 },
+    });
   } catch (err) {
     setStatus(`failed to load: ${err.message}`, "failed");
     throw err;
   }
   window.resilientClient = client;
   setStatus("ready", "ready");
-  for (const id of ["item-name", "add-button", "refresh"]) $(id).disabled = false;
+  for (const id of ["item-name", "add-button", "refresh", "burst"]) $(id).disabled = false;
+  client.on("*", (event) => {
+    logEvent(event);
+    renderState(client);
+  });
+  wireFaults(client);
+  renderState(client);
+  setInterval(() => renderState(client), 1000);
   $("refresh").addEventListener("click", () => refresh(client));
   $("add-form").addEventListener("submit", async (event) => {
     event.preventDefault();
