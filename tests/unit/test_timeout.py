@@ -1,4 +1,4 @@
-"""run_with_timeout on the fake clock: exact firing, real cancellation, pass-through; Deadline."""
+"""run_with_timeout: exact firing on the fake clock, real cancellation, and the real-clock path."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from resilient_fetch import (
     SystemClock,
     TimeoutError,
 )
-from resilient_fetch.policies.timeout import Deadline, run_with_timeout
+from resilient_fetch.policies.timeout import run_with_timeout
 
 
 class Work:
@@ -158,19 +158,55 @@ async def test_works_with_a_plain_awaitable_factory() -> None:
     assert task.result() == 7
 
 
-def test_deadline_helper() -> None:
-    none = Deadline(None)
-    assert none.remaining(5) is None and not none.expired(1e9)
-    d = Deadline(10.0)
-    assert d.remaining(4) == 6.0 and d.remaining(12) == 0.0
-    assert not d.expired(9.99) and d.expired(10.0)
-    assert Deadline.after(3.0, 2.0) == Deadline(5.0) and Deadline.after(3.0, None) == none
-    assert Deadline.min(Deadline(7), none, None, Deadline(3), Deadline(5)) == Deadline(3)
-    assert Deadline.min(none, None) == none and Deadline.min() == none
-
-
 async def test_system_clock_fast_path_needs_no_fake_time() -> None:
     async def quick() -> str:
         return "ok"
 
     assert await run_with_timeout(quick, 5, clock=SystemClock()) == "ok"
+
+
+async def test_real_clock_fires_cancels_the_work_and_names_its_kind() -> None:
+    seen: list[str] = []
+
+    async def hang() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    with pytest.raises(TimeoutError) as info:
+        await run_with_timeout(hang, 0.01, clock=SystemClock(), kind="attempt")
+    assert info.value.kind == "attempt" and info.value.timeout == 0.01
+    assert seen == ["cancelled"]
+
+
+async def test_real_clock_nested_timeouts_report_the_one_that_fired() -> None:
+    clock = SystemClock()
+
+    async def hang() -> None:
+        await asyncio.Event().wait()
+
+    async def attempt() -> None:
+        await run_with_timeout(hang, 0.01, clock=clock, kind="attempt")
+
+    async def long_attempt() -> None:
+        await run_with_timeout(hang, 5, clock=clock, kind="attempt")
+
+    with pytest.raises(TimeoutError) as inner:
+        await run_with_timeout(attempt, 5, clock=clock, kind="total")
+    assert inner.value.kind == "attempt"
+    with pytest.raises(TimeoutError) as outer:
+        await run_with_timeout(long_attempt, 0.01, clock=clock, kind="total")
+    assert outer.value.kind == "total"
+
+
+async def test_real_clock_caller_cancellation_is_not_a_timeout() -> None:
+    async def hang() -> None:
+        await asyncio.Event().wait()
+
+    task = asyncio.ensure_future(run_with_timeout(hang, 5, clock=SystemClock()))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
