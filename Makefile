@@ -7,12 +7,12 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 PYODIDE_WHEELS := .cache/pyodide-wheels
 
-.PHONY: demo test setup build lint typecheck pyodide-wheels chromium redis test-fast clean
+.PHONY: demo test bench setup build lint pyodide-wheels chromium redis test-fast clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -47,6 +47,9 @@ lint: setup
 
 test: build pyodide-wheels chromium redis lint
 	CHROMIUM_PATH="$${CHROMIUM_PATH:-$$(scripts/ensure-chromium.sh)}" $(PY) -m pytest tests e2e
+
+bench: build chromium
+	CHROMIUM_PATH="$${CHROMIUM_PATH:-$$(scripts/ensure-chromium.sh)}" $(PY) -m bench.run
 
 test-fast: setup
 	$(PY) -m pytest tests/unit tests/integration -q
