@@ -6,22 +6,23 @@ and would ignore a FakeClock. On expiry the work's task is cancelled and awaited
 until it has finished cancelling, so a transport gets to abort its fetch
 (BrowserTransport aborts its AbortController on CancelledError).
 
-On the real clock the same contract is met more cheaply with ``asyncio.timeout``
-(one timer handle on the current task instead of two extra tasks and their
-loop turns): the benchmarks showed the task race costing most of the pipeline's
-per-call time, and each loop turn is a browser task under Pyodide.
+On the real clock the same contract is met more cheaply: the work runs in the
+caller's task and a shared deadline timer (``deadlines.py``) cancels that task,
+instead of two extra tasks and their loop turns (the benchmarks showed the task
+race costing most of the pipeline's per-call time; each loop turn is a browser
+task under Pyodide).
 """
 
 from __future__ import annotations
 
 import asyncio
-import builtins
 import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._clock import Clock, SystemClock
 from .._errors import ConfigError, TimeoutError
+from .deadlines import timer_for
 
 if TYPE_CHECKING:
     from .._models import Request
@@ -69,17 +70,29 @@ async def run_with_timeout(
 async def _on_loop_time(
     fn: Callable[[], Awaitable[T]], timeout: float, kind: str, request: Request | None
 ) -> T:
-    """The real-clock path: cancel the current task when the loop's timer fires."""
-    scope = asyncio.timeout(timeout)
+    """The real-clock path: the shared deadline timer cancels the current task.
+
+    Same bookkeeping as ``asyncio.timeout``: only our own cancel becomes a
+    TimeoutError; a caller's cancel (or an outer timeout's) stays a CancelledError.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    if task is None:
+        raise RuntimeError("run_with_timeout must be awaited inside an asyncio task")
+    timers = timer_for(loop)
+    baseline = task.cancelling()
+    deadline = timers.add(loop.time() + timeout, task)
     try:
-        async with scope:
-            return await fn()
-    except builtins.TimeoutError as exc:
-        # Only our own expiry becomes a TimeoutError of this kind; an inner one
-        # (an attempt timeout inside the total) passes through unchanged.
-        if scope.expired() and not isinstance(exc, TimeoutError):
+        result = await fn()
+    except asyncio.CancelledError:
+        if deadline.fired and task.uncancel() <= baseline:
             raise _timeout_error(kind, timeout, request) from None
         raise
+    finally:
+        timers.done(deadline)
+    if deadline.fired:
+        task.uncancel()  # the work finished instead of cancelling: keep its result
+    return result
 
 
 async def _sleep_until(clock: Clock, until: float) -> None:
