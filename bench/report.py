@@ -870,24 +870,22 @@ def _next_steps(results: dict[str, Result]) -> str:
         items.append(
             f"**Timeouts.** In CPython {verdict}. The attempt and total timeouts still cost "
             f"{saved:.1f} us of ours ({saved / send * 100:.0f}%): on the real clock "
-            "`run_with_timeout` now runs the work in the caller's task under "
-            "`asyncio.timeout` (one `call_at` timer each; it used to start the work and a "
-            "timer as two extra tasks and wait on both, which made it most of the per-call "
-            "cost). With the "
+            "`run_with_timeout` now runs the work in the caller's task and a shared "
+            "deadline timer cancels it (it used to start the work and a timer as two extra "
+            "tasks and wait on both, which made it most of the per-call cost). With the "
             f"timeouts off our pipeline takes {c['ours_no_timeouts']['summary']['median']:.1f} "
             f"us, {faster(c['ours_no_timeouts']['summary']['median'], peers)} the peers."
         )
     if b:
         null = b["breakdown"]["null_transport"]
         items.append(
-            "**Pending timers in the page.** Under Pyodide every `call_soon` is a browser task, "
+            "**Task switches in the page.** Under Pyodide every `call_soon` is a browser task, "
             "so task switches cost far more than in CPython: the pipeline on a null transport "
             f"takes {null['py_pipeline_ms']:.3f} ms per call in Pyodide, and "
-            f"{null['py_pipeline_no_timeouts_ms']:.3f} ms with the two timeouts off. Pyodide's "
-            "WebLoop also ignores `TimerHandle.cancel()` (a cancelled callback is skipped only "
-            "when its `setTimeout` fires), so every request still leaves its 30 s and 120 s "
-            "timers pending in the page until they expire. Next: one shared timer for all "
-            "deadlines (a heap of deadlines, re-armed only when the earliest one changes)."
+            f"{null['py_pipeline_no_timeouts_ms']:.3f} ms with the two timeouts off. (Pyodide's "
+            "WebLoop ignores `TimerHandle.cancel()`, so real-clock deadlines share one armed "
+            "timer, `policies/deadlines.py`, rather than leaving two pending `setTimeout`s per "
+            "request.) Next: fewer awaits per attempt in the queue and limiter fast paths."
         )
         wf = {s["key"]: s for s in b["breakdown"]["waterfall"]}
         own = wf["py_transport_seq"]["step_ms"]

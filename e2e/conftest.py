@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +13,9 @@ import pytest
 import requests
 from flask import Flask
 from playwright.sync_api import Browser, Page, sync_playwright
-from werkzeug.serving import make_server
 
 from demo_backend import create_app
+from demo_backend.serving import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 DIST = ROOT / "dist"
@@ -68,14 +67,8 @@ def demo_server() -> Iterator[DemoServer]:
             "CSP_CONNECT_SRC": "http://127.0.0.1:*",
         }
     )
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield DemoServer(app, f"http://127.0.0.1:{server.server_port}/")
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    with serve_in_thread(app) as url:
+        yield DemoServer(app, url + "/")
 
 
 @dataclass

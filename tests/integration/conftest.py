@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import requests
 from flask import Flask
-from werkzeug.serving import make_server
 
 from demo_backend import create_app
+from demo_backend.serving import serve_in_thread
 
 from .processes import RedisServer, start_redis
 
@@ -35,26 +35,8 @@ class LiveServer:
 @pytest.fixture
 def serve() -> Iterator[Callable[[Flask], LiveServer]]:
     """Serve any app on a free 127.0.0.1 port (threaded werkzeug) until the test ends."""
-    stoppers: list[Callable[[], None]] = []
-
-    def _serve(app: Flask) -> LiveServer:
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        # A short poll interval makes shutdown() (once per test) quick.
-        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-        thread.start()
-
-        def _stop() -> None:
-            server.shutdown()
-            thread.join(timeout=5)
-
-        stoppers.append(_stop)
-        return LiveServer(app, f"http://127.0.0.1:{server.server_port}")
-
-    try:
-        yield _serve
-    finally:
-        for stop in reversed(stoppers):
-            stop()
+    with ExitStack() as stack:
+        yield lambda app: LiveServer(app, stack.enter_context(serve_in_thread(app)))
 
 
 @pytest.fixture
