@@ -91,6 +91,10 @@ class Pipeline:
         bc = self.breaker_config
         self.breaker_key = breaker_key_fn(bc.key)
         self.breakers = BreakerRegistry(self._make_breaker) if bc.enabled else None
+        if bc.enabled:
+            # Breakers are made per key on first use; build one now so a bad
+            # combination (e.g. min_calls > window_size) fails at construction.
+            self._make_breaker("")
         lc = self.limiter_config
         self.limiter = (
             RateLimiter(

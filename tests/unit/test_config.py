@@ -80,6 +80,12 @@ def test_client_validates_sections_at_construction() -> None:
     assert client.breakers is None and client.limiter is None
 
 
+def test_breaker_combinations_fail_at_construction_not_first_request() -> None:
+    with pytest.raises(ConfigError) as info:
+        Client(transport=MockTransport(ok), breaker={"strategy": "count_rate", "min_calls": 30})
+    assert info.value.field == "breaker.min_calls"
+
+
 def test_request_options_validate() -> None:
     with pytest.raises(ConfigError, match=r"request\.priority"):
         build(RequestOptions, {"priority": "urgent"}, "request")
