@@ -8,6 +8,13 @@ const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
 
 let runtimePromise = null;
 
+/** Conversion helper for BrowserTransport: one promise per request, plain data out. */
+async function fetchOnce(url, init) {
+  const resp = await fetch(url, init);
+  const body = new Uint8Array(await resp.arrayBuffer());
+  return [resp.status, resp.statusText, [...resp.headers], body, resp.url];
+}
+
 async function fetchOk(url) {
   const resp = await fetch(url);
   if (!resp.ok) throw new Error(`resilient-fetch: cannot load ${url} (HTTP ${resp.status})`);
@@ -21,6 +28,7 @@ export function loadRuntime() {
       const manifest = await (await fetchOk(new URL("manifest.json", HERE))).json();
       const { loadPyodide } = await import(new URL("pyodide/pyodide.mjs", HERE).href);
       const pyodide = await loadPyodide({ indexURL: new URL("pyodide/", HERE).href });
+      pyodide.registerJsModule("_resilient_fetch_js", { fetchOnce });
       const wheel = await (await fetchOk(new URL(manifest.wheel, HERE))).arrayBuffer();
       pyodide.unpackArchive(new Uint8Array(wheel), "wheel", { extractDir: SITE_PACKAGES });
       const jsApi = pyodide.pyimport("resilient_fetch.js_api");

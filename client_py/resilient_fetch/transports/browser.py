@@ -21,14 +21,29 @@ def _navigator_online() -> bool:
     return bool(online)
 
 
-class BrowserTransport:
-    """Sends requests with ``pyodide.http.pyfetch``.
+# The JS shim registers ``fetchOnce(url, init)`` as the JS module below: it
+# fetches, reads the body and lists the headers in one promise, so Python awaits
+# once and converts once. (Defining it from Python would need eval, which the
+# page's CSP forbids.) Without the shim, two awaits on ``fetch`` do the same.
 
-    Network failures and aborts both surface from ``pyfetch`` as ``AbortError``;
-    our own ``AbortController`` tells them apart: if we aborted (the task was
-    cancelled by a timeout or the caller) the fetch is really cancelled in the
-    browser and the cancellation propagates; otherwise it is a network error,
-    reported as ``OfflineError`` when the browser says it is offline.
+
+async def _fetch_twice(url: str, init: Any) -> tuple[int, str, list[list[str]], bytes, str]:
+    import js
+
+    resp = await js.fetch(url, init)
+    body = await resp.arrayBuffer()
+    headers = [[str(k), str(v)] for k, v in resp.headers.entries()]
+    return int(resp.status), str(resp.statusText), headers, body.to_bytes(), str(resp.url)
+
+
+class BrowserTransport:
+    """Sends requests with the browser's ``fetch``, one JS round trip per request.
+
+    A network failure and an abort both reject the fetch; our own
+    ``AbortController`` tells them apart: if we aborted (the task was cancelled
+    by a timeout or the caller) the fetch is really cancelled in the browser and
+    the cancellation propagates; otherwise it is a network error, reported as
+    ``OfflineError`` when the browser says it is offline.
     """
 
     def __init__(self, *, credentials: str | None = None, mode: str | None = None) -> None:
@@ -37,42 +52,48 @@ class BrowserTransport:
             self._fetch_options["credentials"] = credentials
         if mode:
             self._fetch_options["mode"] = mode
+        self._fetch_once: Any = None
+        try:
+            import _resilient_fetch_js  # type: ignore[import-not-found]
+
+            self._fetch_once = _resilient_fetch_js.fetchOnce
+        except ImportError:
+            pass
 
     async def handle(self, request: Request) -> Response:
         """Send the request with ``fetch`` and buffer the body."""
         import js
-        from pyodide.ffi import to_js
-        from pyodide.http import AbortError, pyfetch
+        from pyodide.ffi import JsException, to_js
 
         controller = js.AbortController.new()
-        options: dict[str, Any] = dict(self._fetch_options)
-        options["method"] = request.method
-        options["headers"] = to_js(
-            dict(request.headers.pairs()), dict_converter=js.Object.fromEntries
-        )
+        init: dict[str, Any] = dict(self._fetch_options)
+        init["method"] = request.method
+        init["headers"] = request.headers.pairs()
+        init["signal"] = controller.signal
         if request.body is not None:
-            options["body"] = to_js(request.body)
+            init["body"] = request.body
+        js_init = to_js(init, dict_converter=js.Object.fromEntries)
         try:
-            resp = await pyfetch(request.url, signal=controller.signal, **options)
-            content = await resp.bytes()
+            if self._fetch_once is not None:
+                result = (await self._fetch_once(request.url, js_init)).to_py()
+            else:
+                result = await _fetch_twice(request.url, js_init)
         except asyncio.CancelledError:
             controller.abort()
             raise
-        except AbortError as exc:
+        except JsException as exc:
             if controller.signal.aborted:
                 raise AbortedError("request aborted", request=request) from exc
             if not _navigator_online():
                 raise OfflineError("the browser is offline", request=request) from exc
             raise NetworkError(f"network error: {exc}", request=request) from exc
-        headers = Headers()
-        for name, value in resp.js_response.headers.entries():
-            headers.add(name, value)
+        status, reason, header_pairs, body, url = result
         return Response(
-            status=int(resp.status),
-            headers=headers,
-            content=bytes(content),
-            url=str(resp.url),
-            reason=str(resp.status_text or ""),
+            status=int(status),
+            headers=Headers((str(k), str(v)) for k, v in header_pairs),
+            content=bytes(body),
+            url=str(url),
+            reason=str(reason),
             request=request,
         )
 
