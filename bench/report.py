@@ -888,21 +888,18 @@ def _next_steps(results: dict[str, Result]) -> str:
             "request.) Next: fewer awaits per attempt in the queue and limiter fast paths."
         )
         wf = {s["key"]: s for s in b["breakdown"]["waterfall"]}
-        own = wf["py_transport_seq"]["step_ms"]
-        own_text = (
-            f"`BrowserTransport.handle`'s own code adds {own:+.2f} ms on top (AbortController, "
-            "`to_js` headers, a JsProxy per response header)"
-            if own >= 0.2
-            else f"`BrowserTransport.handle`'s own code is within noise of that ({own:+.2f} ms)"
-        )
+        pyfetch = wf["py_pyfetch_seq"]["step_ms"]
+        transport = pyfetch + wf["py_transport_seq"]["step_ms"]
         items.append(
-            "**One JS round trip per fetch in `BrowserTransport`.** On a real request, "
-            f"`pyfetch` + `bytes()` called from Python cost {wf['py_pyfetch_seq']['step_ms']:+.2f} "
-            f"ms over the same fetch from JS; {own_text}. Each JS promise Python awaits is "
-            "another WebLoop turn: a small JS helper that does `fetch`, `arrayBuffer()` and the "
-            "header list in one promise would let Python await once and convert once "
-            "(conversion only, so the shim still holds no policy). To be measured with this "
-            "benchmark before and after."
+            "**The JS boundary.** `BrowserTransport` fetches through one JS promise "
+            "(`fetchOnce`, registered by the shim: fetch, body and header list in one go, so "
+            f"Python awaits once) and costs {transport:+.2f} ms over the same fetch from JS "
+            f"(`pyfetch` + `bytes()`, which await each step, cost {pyfetch:+.2f} ms). The "
+            f"pipeline adds {wf['py_pipeline_net_seq']['step_ms']:+.2f} ms and the JS shim "
+            f"{wf['ours_seq']['step_ms']:+.2f} ms (a `Request` to normalise the arguments, a "
+            "Python coroutine scheduled as a WebLoop task, the result converted back). Next: "
+            "return the result as one list rather than a dict through `toJs`, and skip the "
+            "`Request` normalisation for plain string URLs without a body."
         )
     if cp and sc:
         per = cp["profile"].get("calls_per_request", {}).get("urlsplit")
