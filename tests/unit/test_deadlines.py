@@ -14,6 +14,8 @@ from resilient_fetch.policies.timeout import run_with_timeout
 async def test_many_requests_share_one_armed_timer_and_retain_nothing() -> None:
     loop = asyncio.get_running_loop()
     timers = timer_for(loop)
+    # Pyodide runs every test on one WebLoop, so earlier tests' timers may be armed.
+    armed_before, heap_before = timers.armed, len(timers._heap)
 
     async def quick() -> bytes:
         return b"x" * 1000
@@ -22,9 +24,9 @@ async def test_many_requests_share_one_armed_timer_and_retain_nothing() -> None:
         assert await run_with_timeout(quick, 30, clock=SystemClock()) == b"x" * 1000
         assert await run_with_timeout(quick, 120, clock=SystemClock(), kind="total")
     assert timers.live == 0
-    assert timers.armed == 1  # not 600: one timer waits for the earliest deadline
+    assert timers.armed <= armed_before + 1  # not 600: one timer waits for the earliest
     assert all(entry.task is None for _, _, entry in timers._heap)
-    assert len(timers._heap) < 600  # dead entries are compacted away
+    assert len(timers._heap) < heap_before + 600  # dead entries are compacted away
 
 
 async def test_an_earlier_deadline_arms_its_own_timer_and_cancels_only_its_task() -> None:
