@@ -185,3 +185,16 @@ def test_bad_config_rejects_with_field_and_events_are_plain_objects(ready_page: 
     assert events[1]["status"] == 200 and events[1]["durationMs"] > 0
     state = ready_page.evaluate("window.testClient.state()")
     assert state["metrics"]["latency"]["GET /health"]["count"] == 1
+
+
+def test_offline_browser_rejects_with_offline_code_and_recovers(ready_page: Page) -> None:
+    make_client(ready_page)
+    ready_page.context.set_offline(True)
+    try:
+        result = fetch(ready_page, "api/items")
+        assert result["code"] == "OFFLINE", result  # not retried into a storm, not "NETWORK"
+    finally:
+        ready_page.context.set_offline(False)
+    assert fetch(ready_page, "api/items")["status"] == 200
+    retries = [e for e in ready_page.evaluate("window.testEvents") if e["event"] == "retry"]
+    assert retries == []

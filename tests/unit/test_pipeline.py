@@ -16,6 +16,7 @@ from resilient_fetch import (
     FakeClock,
     MockTransport,
     NetworkError,
+    OfflineError,
     RateLimitedError,
     Request,
     Response,
@@ -296,3 +297,17 @@ async def test_per_request_overrides() -> None:
     client = make_client(statuses(503), clock)
     resp = await drive(clock, client.get(URL, max_retries=0))
     assert resp.status == 503 and len(client.transport.requests) == 1  # type: ignore[attr-defined]
+
+
+async def test_offline_errors_are_not_retried_and_do_not_trip_the_breaker() -> None:
+    clock = FakeClock()
+
+    def offline(request: Request) -> Response:
+        raise OfflineError("the browser is offline", request=request)
+
+    client = make_client(offline, clock)
+    for _ in range(8):
+        with pytest.raises(OfflineError):
+            await drive(clock, client.get(URL))
+    assert len(client.transport.requests) == 8  # type: ignore[attr-defined]  # no retries
+    assert client.breaker(URL).state == "closed"
