@@ -5,6 +5,8 @@ from ._errors import (
     AbortedError,
     CircuitOpenError,
     ConfigError,
+    InternalError,
+    InvalidRequestError,
     NetworkError,
     OfflineError,
     QueueFullError,
@@ -15,6 +17,7 @@ from ._errors import (
 )
 from ._models import Headers, Request, Response
 from .client import Client
+from .stages import Call, Stage
 from .transports import BrowserTransport, MockTransport, RequestsTransport, Transport
 
 __version__ = "0.1.0"
@@ -22,12 +25,15 @@ __version__ = "0.1.0"
 __all__ = [
     "AbortedError",
     "BrowserTransport",
+    "Call",
     "CircuitOpenError",
     "Client",
     "Clock",
     "ConfigError",
     "FakeClock",
     "Headers",
+    "InternalError",
+    "InvalidRequestError",
     "MockTransport",
     "NetworkError",
     "OfflineError",
@@ -38,6 +44,7 @@ __all__ = [
     "ResilienceError",
     "Response",
     "RetryBudgetExceededError",
+    "Stage",
     "SystemClock",
     "TimeoutError",
     "Transport",

@@ -13,10 +13,14 @@ from typing import Protocol
 
 
 class Clock(Protocol):
-    """Monotonic seconds plus an awaitable sleep."""
+    """Monotonic seconds, wall-clock seconds and an awaitable sleep."""
 
     def now(self) -> float:
         """Monotonic time in seconds."""
+        ...
+
+    def wall(self) -> float:
+        """Seconds since the epoch (for HTTP dates such as Retry-After)."""
         ...
 
     async def sleep(self, seconds: float) -> None:

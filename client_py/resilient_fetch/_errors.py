@@ -6,6 +6,8 @@ carries a stable ``code`` string, which the JS shim copies onto the rejected
 
     ResilienceError                code
     ├── ConfigError (ValueError)   CONFIG
+    ├── InvalidRequestError        INVALID_REQUEST  (ValueError; never retried)
+    ├── InternalError              INTERNAL  (a bug: something raised a non-library error)
     ├── NetworkError               NETWORK
     │   └── OfflineError           OFFLINE
     ├── TimeoutError               TIMEOUT   (also a builtins.TimeoutError)
@@ -77,6 +79,42 @@ class ConfigError(ResilienceError, ValueError):
         out["field"] = self.field
         out["allowed"] = self.allowed
         return out
+
+
+class InvalidRequestError(ResilienceError, ValueError):
+    """The request cannot be sent as given (bad URL, scheme, port or header); never retried.
+
+    Raised before any policy runs, so it never counts against a breaker, a rate
+    limit or the retry budget (httpx's ``InvalidURL`` / ``UnsupportedProtocol``).
+    """
+
+    code = "INVALID_REQUEST"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str = "url",
+        request: Request | None = None,
+        response: Response | None = None,
+    ) -> None:
+        super().__init__(message, request=request, response=response)
+        self.field = field
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data description, with the part of the request at fault."""
+        out = super().to_dict()
+        out["field"] = self.field
+        return out
+
+
+class InternalError(ResilienceError):
+    """Something below the client (a transport, a custom stage) raised a non-library error.
+
+    The original exception is the ``__cause__``; the client never retries it.
+    """
+
+    code = "INTERNAL"
 
 
 class NetworkError(ResilienceError):

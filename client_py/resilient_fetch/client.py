@@ -1,6 +1,6 @@
 """The client: builds a Request, hands it to the pipeline, returns a Response.
 
-The policies and their order live in ``pipeline.py``; this module only
+The stages and their order live in ``pipeline.py``; this module only
 validates settings, resolves URLs, encodes bodies and stamps idempotency keys.
 """
 
@@ -10,12 +10,13 @@ import json as _json
 import random
 import sys
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
 from typing import Any
-from urllib.parse import urljoin
 
+from . import _urls
 from ._clock import Clock, SystemClock
-from ._errors import ConfigError
+from ._errors import ConfigError, InvalidRequestError, ResilienceError
 from ._events import EventEmitter, Listener
 from ._models import HeaderInput, Headers, Request, Response
 from .config import (
@@ -28,8 +29,9 @@ from .config import (
     build,
 )
 from .metrics import Metrics
-from .pipeline import Pipeline
+from .pipeline import Pipeline, build_stages
 from .policies.breaker import CircuitBreaker
+from .stages.base import Stage
 from .transports.base import Transport
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -37,7 +39,7 @@ _MUTATIONS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _DEFAULT_OPTIONS = RequestOptions()
 
 
-def default_transport() -> Transport:
+def default_transport(max_workers: int = 10) -> Transport:
     """``BrowserTransport`` under Pyodide, ``RequestsTransport`` under CPython."""
     if sys.platform == "emscripten":
         from .transports.browser import BrowserTransport
@@ -45,7 +47,7 @@ def default_transport() -> Transport:
         return BrowserTransport()
     from .transports.requests_transport import RequestsTransport
 
-    return RequestsTransport()
+    return RequestsTransport(max_workers=max_workers)
 
 
 class Client:
@@ -63,42 +65,106 @@ class Client:
         retry: RetryConfig | Mapping[str, Any] | None = None,
         timeout: TimeoutConfig | Mapping[str, Any] | None = None,
         idempotency_keys: bool = True,
+        stages: Sequence[Stage] = (),
         clock: Clock | None = None,
         rng: random.Random | None = None,
     ) -> None:
         if not isinstance(base_url, str):
             raise ConfigError("base_url", base_url, "a URL string such as 'http://127.0.0.1:8000/'")
-        if base_url and not base_url.startswith(("http://", "https://", "/")):
-            raise ConfigError("base_url", base_url, "an http(s) URL or a path starting with '/'")
+        if base_url:
+            try:
+                _urls.check_url(base_url, relative_ok=True, field="base_url")
+            except InvalidRequestError:
+                raise ConfigError(
+                    "base_url", base_url, "an http(s) URL or a path starting with '/'"
+                ) from None
         if not isinstance(idempotency_keys, bool):
             raise ConfigError("idempotency_keys", idempotency_keys, "true or false")
+        if isinstance(stages, str | bytes) or not isinstance(stages, Sequence):
+            raise ConfigError("stages", stages, "a list of stages")
         self.base_url = base_url
-        self.headers = Headers(headers)
+        try:
+            self.headers = Headers(headers)
+            _urls.check_headers(self.headers)
+        except (InvalidRequestError, TypeError, ValueError) as exc:
+            raise ConfigError("headers", headers, f"valid HTTP headers ({exc})") from None
         self.idempotency_keys = idempotency_keys
         self.events = EventEmitter()
         self.metrics = Metrics()
+        queue_config = build(QueueConfig, queue, "queue")
+        clock = clock or SystemClock()
+        if transport is None:
+            transport = default_transport(queue_config.concurrency)
+        # Relative URLs are left to a transport that can resolve them (the page's fetch).
+        self._relative_ok = bool(getattr(transport, "resolves_relative_urls", False))
         self.pipeline = Pipeline(
-            transport if transport is not None else default_transport(),
-            breaker_config=build(BreakerConfig, breaker, "breaker"),
-            limiter_config=build(LimiterConfig, limiter, "limiter"),
-            queue_config=build(QueueConfig, queue, "queue"),
-            retry_config=build(RetryConfig, retry, "retry"),
-            timeout_config=build(TimeoutConfig, timeout, "timeout"),
-            clock=clock or SystemClock(),
-            rng=rng,
+            transport,
+            build_stages(
+                breaker=build(BreakerConfig, breaker, "breaker"),
+                limiter=build(LimiterConfig, limiter, "limiter"),
+                queue=queue_config,
+                retry=build(RetryConfig, retry, "retry"),
+                timeout=build(TimeoutConfig, timeout, "timeout"),
+                clock=clock,
+                rng=rng,
+                events=self.events,
+            ),
+            clock=clock,
             events=self.events,
             metrics=self.metrics,
         )
-        # The policies, for callers that want to inspect or drive one directly.
-        self.transport = self.pipeline.transport
-        self.clock = self.pipeline.clock
-        self.breakers = self.pipeline.breakers
-        self.limiter = self.pipeline.limiter
-        self.queue = self.pipeline.queue
-        self.retry = self.pipeline.retry
-        self.budget = self.pipeline.budget
+        for stage in stages:
+            self.use(
+                stage, before=getattr(stage, "before", None), after=getattr(stage, "after", None)
+            )
+
+    # -- the policies, for callers that want to inspect or drive one directly --
+
+    @property
+    def transport(self) -> Transport:
+        """The transport the pipeline ends in."""
+        return self.pipeline.transport
+
+    @property
+    def clock(self) -> Clock:
+        """The clock every stage uses."""
+        return self.pipeline.clock
+
+    @property
+    def breakers(self) -> Any:
+        """The ``BreakerRegistry`` (None when breakers are off)."""
+        stage = self.pipeline.stage("breaker")
+        return stage.registry if stage is not None else None
+
+    @property
+    def limiter(self) -> Any:
+        """The ``RateLimiter`` (None when the limiter is off)."""
+        stage = self.pipeline.stage("limiter")
+        return stage.limiter if stage is not None else None
+
+    @property
+    def queue(self) -> Any:
+        """The ``ConcurrencyQueue``."""
+        return self.pipeline.stage("queue").queue
+
+    @property
+    def retry(self) -> Any:
+        """The ``RetryPolicy``."""
+        return self.pipeline.stage("retry").policy
+
+    @property
+    def budget(self) -> Any:
+        """The ``RetryBudget``."""
+        return self.pipeline.stage("retry").budget
 
     # -- public API ---------------------------------------------------------
+
+    def use(self, stage: Stage, *, before: str | None = None, after: str | None = None) -> None:
+        """Add a custom stage to the pipeline ``before=``/``after=`` a named stage.
+
+        Without either it runs just before the transport, once per attempt.
+        """
+        self.pipeline.insert(stage, before=before, after=after)
 
     def on(self, name: str, callback: Listener) -> Callable[[], None]:
         """Subscribe to an event (see ``_events.EVENT_NAMES``); returns an unsubscribe."""
@@ -106,14 +172,19 @@ class Client:
 
     def breaker(self, url: str = "") -> CircuitBreaker:
         """The circuit breaker that guards ``url`` (for ``isolate()`` / ``reset()``)."""
-        breaker = self.pipeline.breaker_for(urljoin(self.base_url, url))
-        if breaker is None:
+        stage = self.pipeline.stage("breaker")
+        if stage is None:
             raise ConfigError("breaker.enabled", False, "true to use circuit breakers")
-        return breaker
+        return stage.breaker_for(self._url(url))  # type: ignore[no-any-return]
 
     def state(self) -> dict[str, Any]:
-        """A JSON-serialisable snapshot of every policy and the metrics."""
+        """A JSON-serialisable snapshot of every stage and the metrics."""
         return self.pipeline.state()
+
+    def _url(self, url: object) -> str:
+        if not isinstance(url, str):
+            raise InvalidRequestError(f"url must be a string, not {type(url).__name__}")
+        return _urls.check_url(_urls.join(self.base_url, url), relative_ok=self._relative_ok)
 
     def build_request(
         self,
@@ -124,25 +195,41 @@ class Client:
         json: Any = None,
         body: bytes | str | None = None,
     ) -> Request:
-        """Resolve the URL, merge headers and encode the body."""
+        """Resolve the URL, merge headers and encode the body; InvalidRequestError if unsendable."""
+        if not isinstance(method, str) or method.upper() not in _METHODS:
+            raise InvalidRequestError(
+                f"method {method!r} is not one of {sorted(_METHODS)}", field="method"
+            )
         method = method.upper()
-        if method not in _METHODS:
-            raise ConfigError("method", method, f"one of {sorted(_METHODS)}")
         if json is not None and body is not None:
-            raise ConfigError("body", "<body and json>", "either json= or body=, not both")
+            raise InvalidRequestError("give either json= or body=, not both", field="body")
+        full_url = self._url(url)
         merged = self.headers.copy()
-        for name, value in Headers(headers).pairs():
+        try:
+            extra = Headers(headers)
+        except (TypeError, ValueError) as exc:
+            raise InvalidRequestError(f"headers are not valid: {exc}", field="headers") from None
+        for name, value in extra.pairs():
             merged.set(name, value)
+        _urls.check_headers(merged)
         data: bytes | None
         if json is not None:
-            data = _json.dumps(json, separators=(",", ":")).encode()
+            try:
+                data = _json.dumps(json, separators=(",", ":"), allow_nan=False).encode()
+            except (TypeError, ValueError) as exc:
+                raise InvalidRequestError(f"json= is not JSON: {exc}", field="json") from None
             merged.setdefault_header("Content-Type", "application/json")
         elif isinstance(body, str):
-            data = body.encode()
+            data = body.encode("utf-8", errors="surrogatepass")
             merged.setdefault_header("Content-Type", "text/plain;charset=UTF-8")
-        else:
+        elif body is None or isinstance(body, bytes):
             data = body
-        full_url = urljoin(self.base_url, url) if self.base_url else url
+        elif isinstance(body, bytearray | memoryview):
+            data = bytes(body)
+        else:
+            raise InvalidRequestError(
+                f"body must be bytes or str, not {type(body).__name__}", field="body"
+            )
         return Request(method=method, url=full_url, headers=merged, body=data)
 
     async def request(
@@ -173,23 +260,58 @@ class Client:
             "idempotency_key": idempotency_key,
             "rate_limit_mode": rate_limit_mode,
         }
-        options = build(
-            RequestOptions, {k: v for k, v in overrides.items() if v is not None}, "request"
-        )
-        req = self.build_request(method, url, headers=headers, json=json, body=body)
-        return await self.send(req, options)
+        try:
+            options = build(
+                RequestOptions, {k: v for k, v in overrides.items() if v is not None}, "request"
+            )
+            req = self.build_request(method, url, headers=headers, json=json, body=body)
+        except ResilienceError as exc:
+            self.pipeline.reject(exc)
+            raise
+        return await self.pipeline.send(self._with_idempotency_key(req, options), options)
 
     async def get(self, url: str, **kwargs: Any) -> Response:
         """Shorthand for ``request("GET", url, ...)``."""
         return await self.request("GET", url, **kwargs)
 
-    async def post(self, url: str, *, json: Any = None, **kwargs: Any) -> Response:
-        """Shorthand for ``request("POST", url, json=...)``."""
-        return await self.request("POST", url, json=json, **kwargs)
+    async def head(self, url: str, **kwargs: Any) -> Response:
+        """Shorthand for ``request("HEAD", url, ...)``."""
+        return await self.request("HEAD", url, **kwargs)
+
+    async def options(self, url: str, **kwargs: Any) -> Response:
+        """Shorthand for ``request("OPTIONS", url, ...)``."""
+        return await self.request("OPTIONS", url, **kwargs)
+
+    async def post(self, url: str, **kwargs: Any) -> Response:
+        """Shorthand for ``request("POST", url, ...)``."""
+        return await self.request("POST", url, **kwargs)
+
+    async def put(self, url: str, **kwargs: Any) -> Response:
+        """Shorthand for ``request("PUT", url, ...)``."""
+        return await self.request("PUT", url, **kwargs)
+
+    async def patch(self, url: str, **kwargs: Any) -> Response:
+        """Shorthand for ``request("PATCH", url, ...)``."""
+        return await self.request("PATCH", url, **kwargs)
+
+    async def delete(self, url: str, **kwargs: Any) -> Response:
+        """Shorthand for ``request("DELETE", url, ...)``."""
+        return await self.request("DELETE", url, **kwargs)
 
     async def close(self) -> None:
         """Close the transport."""
         await self.pipeline.transport.close()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
 
     # -- pipeline -----------------------------------------------------------
 
@@ -206,6 +328,14 @@ class Client:
         return Request(request.method, request.url, headers, request.body)
 
     async def send(self, request: Request, options: RequestOptions | None = None) -> Response:
-        """Run an already built request through the pipeline."""
+        """Run an already built request through the pipeline (checked first)."""
+        try:
+            if not isinstance(request, Request):
+                raise InvalidRequestError(f"send() takes a Request, not {type(request).__name__}")
+            _urls.check_url(request.url, relative_ok=self._relative_ok)
+            _urls.check_headers(request.headers)
+        except ResilienceError as exc:
+            self.pipeline.reject(exc)
+            raise
         opts = options or _DEFAULT_OPTIONS
         return await self.pipeline.send(self._with_idempotency_key(request, opts), opts)

@@ -2,14 +2,19 @@
 
 Built from keyword arguments in Python (``Client(retry={"max_retries": 5})``
 or ``retry=RetryConfig(...)``) and from the camelCase object given to the JS
-``createClient()`` (converted by ``js_api``). Any invalid value fails at
-construction with a ``ConfigError`` naming the field, the value and what is
-allowed; unknown names are errors too, so a typo never silently means "default".
+``createClient()`` (converted by ``js_api``). Every field carries its check in
+its metadata and ``__post_init__`` runs them all, so a value is validated once,
+here, however the dataclass is made; the policies are built from these objects
+and do not check again. An invalid value fails with a ``ConfigError`` naming the
+field, the value and what is allowed (``js_api`` renames the field to the
+camelCase the JS caller wrote); unknown names are errors too, so a typo never
+silently means "default".
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -23,16 +28,21 @@ C = TypeVar("C")
 PRIORITIES = ("high", "normal", "low")
 
 
-def number(*, min: float = 0.0, exclusive: bool = False, optional: bool = False) -> Check:
-    """A finite int/float >= min (or > min), or None when optional."""
+def number(
+    *, min: float = 0.0, max: float = math.inf, exclusive: bool = False, optional: bool = False
+) -> Check:
+    """A finite int/float >= min (or > min) and <= max, or None when optional."""
 
     def check(path: str, value: Any) -> Any:
         if value is None and optional:
             return None
         allowed = None
         if optional:
-            allowed = f"a number {'>' if exclusive else '>='} {min:g} or null"
-        return _validate.number(path, value, low=min, low_inclusive=not exclusive, allowed=allowed)
+            upper = "" if max == math.inf else f" and <= {max:g}"
+            allowed = f"a number {'>' if exclusive else '>='} {min:g}{upper} or null"
+        return _validate.number(
+            path, value, low=min, low_inclusive=not exclusive, high=max, allowed=allowed
+        )
 
     return check
 
@@ -75,9 +85,28 @@ def _f(default: Any, check: Check) -> Any:
     return field(default=default, metadata={"check": check})
 
 
+class _Checked:
+    """Runs every field's check (normalising the value) and then ``_cross_check``."""
+
+    _section = ""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            check = f.metadata.get("check")
+            if check is not None:
+                value = check(f"{self._section}.{f.name}", getattr(self, f.name))
+                object.__setattr__(self, f.name, value)
+        self._cross_check()
+
+    def _cross_check(self) -> None:
+        """Checks that involve several fields."""
+
+
 @dataclass(frozen=True)
-class BreakerConfig:
+class BreakerConfig(_Checked):
     """Circuit breaker; defaults as documented in the README."""
+
+    _section = "breaker"
 
     enabled: bool = _f(True, boolean)
     key: str = _f("origin", choice("origin", "host", "global"))
@@ -94,17 +123,23 @@ class BreakerConfig:
     open_backoff_factor: float = _f(2.0, number(min=1.0))
     max_open_for: float = _f(600.0, number(min=0.0, exclusive=True))
     slow_call_threshold: float | None = _f(None, number(min=0.0, exclusive=True, optional=True))
+    max_keys: int = _f(1000, integer(min=1))
 
-    def __post_init__(self) -> None:
+    def _cross_check(self) -> None:
         if self.failure_rate > 1:
             raise ConfigError("breaker.failure_rate", self.failure_rate, "a rate in (0, 1]")
         if self.max_open_for < self.open_for:
             raise ConfigError("breaker.max_open_for", self.max_open_for, ">= breaker.open_for")
+        if self.strategy == "count_rate" and self.min_calls > self.window_size:
+            # The window never holds more than window_size calls: it could never open.
+            raise ConfigError("breaker.min_calls", self.min_calls, "<= breaker.window_size")
 
 
 @dataclass(frozen=True)
-class RateLimitRule:
+class RateLimitRule(_Checked):
     """A limit for URLs matching ``pattern`` (fnmatch glob on the full URL)."""
+
+    _section = "rule"
 
     pattern: str | None = _f(None, optional_text)
     kind: str = _f("sliding_window", choice("sliding_window", "token_bucket"))
@@ -115,8 +150,10 @@ class RateLimitRule:
 
 
 @dataclass(frozen=True)
-class LimiterConfig:
+class LimiterConfig(_Checked):
     """Client-side rate limiting; ``kind``/``limit``/``window`` are the per-origin default."""
+
+    _section = "limiter"
 
     enabled: bool = _f(True, boolean)
     mode: str = _f("wait", choice("wait", "reject"))
@@ -126,11 +163,14 @@ class LimiterConfig:
     rate: float | None = _f(None, number(min=0.0, exclusive=True, optional=True))
     burst: int | None = _f(None, lambda p, v: None if v is None else integer(min=1)(p, v))
     rules: tuple[RateLimitRule, ...] = _f((), lambda p, v: _rules(p, v))
+    max_keys: int = _f(1000, integer(min=1))
 
 
 @dataclass(frozen=True)
-class QueueConfig:
+class QueueConfig(_Checked):
     """Concurrency limit and waiting room."""
+
+    _section = "queue"
 
     concurrency: int = _f(10, integer(min=1))
     max_waiting: int = _f(1000, integer(min=0))
@@ -138,8 +178,10 @@ class QueueConfig:
 
 
 @dataclass(frozen=True)
-class RetryConfig:
+class RetryConfig(_Checked):
     """Retries with backoff and jitter, plus the retry budget."""
+
+    _section = "retry"
 
     max_retries: int = _f(3, integer(min=0))
     base: float = _f(1.0, number(min=0.0))
@@ -148,30 +190,23 @@ class RetryConfig:
     jitter: str = _f("decorrelated", choice("none", "full", "equal", "decorrelated"))
     retry_statuses: frozenset[int] = _f(frozenset({408, 429, 500, 502, 503, 504}), statuses)
     max_retry_after: float = _f(60.0, number(min=0.0))
-    budget_ratio: float = _f(0.2, number(min=0.0))
+    budget_ratio: float = _f(0.2, number(min=0.0, max=1000.0))
     budget_min_per_second: float = _f(10.0, number(min=0.0))
     budget_ttl: float = _f(10.0, number(min=0.0, exclusive=True))
 
-    def __post_init__(self) -> None:
+    def _cross_check(self) -> None:
         if self.cap < self.base:
             raise ConfigError("retry.cap", self.cap, ">= retry.base")
 
 
 @dataclass(frozen=True)
-class TimeoutConfig:
+class TimeoutConfig(_Checked):
     """Per-attempt and total (across retries) deadlines in seconds; null disables one."""
+
+    _section = "timeout"
 
     attempt: float | None = _f(30.0, number(min=0.0, exclusive=True, optional=True))
     total: float | None = _f(120.0, number(min=0.0, exclusive=True, optional=True))
-
-
-SECTIONS: dict[str, type] = {
-    "breaker": BreakerConfig,
-    "limiter": LimiterConfig,
-    "queue": QueueConfig,
-    "retry": RetryConfig,
-    "timeout": TimeoutConfig,
-}
 
 
 def build(cls: type[C], value: Any, path: str) -> C:
@@ -180,19 +215,18 @@ def build(cls: type[C], value: Any, path: str) -> C:
         value = {}
     if isinstance(value, cls):
         return value
-    if isinstance(value, bool) and value is False and hasattr(cls, "enabled"):
-        value = {"enabled": False}
+    if isinstance(value, bool) and hasattr(cls, "enabled"):
+        value = {"enabled": value}
     if not isinstance(value, Mapping):
         raise ConfigError(path, value, f"an object with fields {_names(cls)}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    kwargs: dict[str, Any] = {}
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for key, raw in value.items():
-        if key not in fields:
+        if key not in names:
             raise ConfigError(f"{path}.{key}", raw, f"a known field: {_names(cls)}")
-        kwargs[key] = fields[key].metadata["check"](f"{path}.{key}", raw)
     try:
-        return cls(**kwargs)
+        return cls(**value)
     except ConfigError as exc:
+        # The dataclass names its own section; the caller knows where it sits.
         if exc.field.startswith(f"{path}."):
             raise
         raise ConfigError(f"{path}.{exc.field.split('.', 1)[-1]}", exc.value, exc.allowed) from None
@@ -222,8 +256,10 @@ def _max_wait(path: str, value: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class RequestOptions:
+class RequestOptions(_Checked):
     """Per-request overrides; None means "use the client's setting"."""
+
+    _section = "request"
 
     priority: str = _f("normal", choice(*PRIORITIES))
     timeout: float | None = _f(None, number(min=0.0, exclusive=True, optional=True))

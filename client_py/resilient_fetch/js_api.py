@@ -22,9 +22,39 @@ from .config import RequestOptions, build
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
+_SNAKE_WORD = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
+
+
 def to_snake(name: str) -> str:
     """``baseUrl`` -> ``base_url``."""
     return _CAMEL.sub("_", name).lower()
+
+
+def to_camel(name: str) -> str:
+    """``base_url`` -> ``baseUrl``."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _dumps(value: Any) -> str:
+    # NaN and Infinity are not JSON: JSON.parse in the page would throw.
+    return _json.dumps(value, allow_nan=False, separators=(",", ":"))
+
+
+def _as_written_in_js(exc: ResilienceError) -> ResilienceError:
+    """Rename a ConfigError's field to the camelCase the JS caller wrote.
+
+    ``retry.max_retries`` -> ``retry.maxRetries``; per-call options are
+    ``init.resilience`` in JS, so ``request.`` becomes ``resilience.``.
+    """
+    if not isinstance(exc, ConfigError):
+        return exc
+    field = exc.field
+    if field == "request" or field.startswith("request."):
+        field = "resilience" + field[len("request") :]
+    field = _SNAKE_WORD.sub(lambda m: to_camel(m.group(0)), field)
+    allowed = _SNAKE_WORD.sub(lambda m: to_camel(m.group(0)), exc.allowed)
+    return ConfigError(field, exc.value, allowed)
 
 
 def to_py(value: Any) -> Any:
@@ -87,7 +117,7 @@ def response_to_js(response: Response) -> dict[str, Any]:
 def error_to_js(exc: BaseException) -> dict[str, Any]:
     """An exception as plain data for a rejected ``Error`` with a ``code``."""
     if isinstance(exc, ResilienceError):
-        info = exc.to_dict()
+        info = _as_written_in_js(exc).to_dict()
     else:
         info = {"code": "INTERNAL", "name": type(exc).__name__, "message": str(exc)}
     return {"ok": False, "error": info}
@@ -151,13 +181,13 @@ class JsClient:
     def on(self, name: str, callback: Any) -> Any:
         """Subscribe a JS callback (it receives the payload as JSON); returns an unsubscribe."""
         try:
-            return self.client.on(name, lambda payload: callback(_json.dumps(payload)))
+            return self.client.on(name, lambda payload: callback(_dumps(payload)))
         except ResilienceError as exc:
             return error_to_js(exc)
 
     def state(self) -> str:
         """The client's state snapshot as JSON."""
-        return _json.dumps(self.client.state())
+        return _dumps(self.client.state())
 
     def breaker_action(self, url: str, action: str) -> str | dict[str, Any]:
         """``isolate`` or ``reset`` the breaker guarding ``url``; returns its snapshot as JSON."""
@@ -171,7 +201,7 @@ class JsClient:
                 raise ConfigError("action", action, "'isolate' or 'reset'")
         except ResilienceError as exc:
             return error_to_js(exc)
-        return _json.dumps(breaker.snapshot())
+        return _dumps(breaker.snapshot())
 
     async def close(self) -> None:
         """Close the underlying client."""

@@ -1,27 +1,26 @@
-"""The resilience pipeline: every policy composed, in the order DESIGN.md fixes.
+"""The pipeline: the ordered stage list, built from the validated config, and its runner.
 
-Outermost first::
+Outermost first (a stage that is switched off is not in the list)::
 
-    total deadline -> retry (+ retry budget)
-      -> circuit breaker -> rate limiter -> concurrency queue
-      -> per-attempt timeout -> transport
+    cache -> dedupe/batch -> deadline -> retry (+ budget) -> network gate
+      -> breaker -> limiter -> queue -> timeout -> transport
 
-Each attempt takes a breaker permit, a rate-limit token and a queue slot, in
-that order; backoff sleeps hold none of them, and an open breaker fails fast
-before a token is spent. (Cache, dedupe/batch and the offline gate slot in
-where DESIGN.md puts them.)
+Each attempt takes a breaker permit, a rate-limit admission and a queue slot,
+in that order; backoff sleeps (in retry) hold none of them, and an open breaker
+fails fast before a token is spent. ``ORDER`` names every built-in position,
+including those of stages this version does not build yet, so a custom stage
+can be placed ``before=`` or ``after=`` any of them.
 """
 
 from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
-from ._clock import Clock, SystemClock
-from ._errors import NetworkError, OfflineError, RateLimitedError, ResilienceError, TimeoutError
+from ._clock import Clock
+from ._errors import ConfigError, InternalError, ResilienceError
 from ._events import EventEmitter
 from ._models import Request, Response
 from .config import (
@@ -41,93 +40,105 @@ from .policies.breaker import (
     TimeFailureRate,
 )
 from .policies.budget import RetryBudget
-from .policies.limiter import RateLimiter, Rule, server_wait
+from .policies.limiter import RateLimiter, Rule
 from .policies.queue import ConcurrencyQueue
 from .policies.retry import RetryPolicy
-from .policies.timeout import run_with_timeout
+from .stages.base import Call, Next, Stage, snapshot_of
+from .stages.breaker import BreakerStage
+from .stages.deadline import DeadlineStage
+from .stages.limiter import LimiterStage
+from .stages.queue import QueueStage
+from .stages.retry import RetryStage
+from .stages.timeout import TimeoutStage
 from .transports.base import Transport
 
+ORDER = (
+    "cache",
+    "dedupe",
+    "batch",
+    "deadline",
+    "retry",
+    "network",
+    "breaker",
+    "limiter",
+    "queue",
+    "timeout",
+)
+TRANSPORT = "transport"
 _DEFAULT_OPTIONS = RequestOptions()
 
 
-def breaker_key_fn(mode: str) -> Callable[[str], str]:
-    """URL -> breaker key for ``breaker.key`` = origin | host | global."""
-    if mode == "global":
-        return lambda url: "*"
-    if mode == "host":
-        return lambda url: urlsplit(url).hostname or ""
-    return lambda url: "{0.scheme}://{0.netloc}".format(urlsplit(url))
-
-
-class Pipeline:
-    """Owns the policies built from a validated config and runs requests through them."""
-
-    def __init__(
-        self,
-        transport: Transport,
-        *,
-        breaker_config: BreakerConfig,
-        limiter_config: LimiterConfig,
-        queue_config: QueueConfig,
-        retry_config: RetryConfig,
-        timeout_config: TimeoutConfig,
-        clock: Clock,
-        rng: random.Random | None,
-        events: EventEmitter,
-        metrics: Metrics,
-    ) -> None:
-        self.transport = transport
-        self.breaker_config = breaker_config
-        self.limiter_config = limiter_config
-        self.queue_config = queue_config
-        self.retry_config = retry_config
-        self.timeout_config = timeout_config
-        self.clock = clock
-        self.events = events
-        self.metrics = metrics
-        self._ids = itertools.count(1)
-        emit = self.events.emit
-
-        bc = self.breaker_config
-        self.breaker_key = breaker_key_fn(bc.key)
-        self.breakers = BreakerRegistry(self._make_breaker) if bc.enabled else None
-        if bc.enabled:
-            # Breakers are made per key on first use; build one now so a bad
-            # combination (e.g. min_calls > window_size) fails at construction.
-            self._make_breaker("")
-        lc = self.limiter_config
-        self.limiter = (
-            RateLimiter(
-                rules=[_rule(r.pattern, r) for r in lc.rules],
-                default=_rule(None, lc),
-                mode=lc.mode,
-                clock=self.clock,
-                on_event=emit,
+def build_stages(
+    *,
+    breaker: BreakerConfig,
+    limiter: LimiterConfig,
+    queue: QueueConfig,
+    retry: RetryConfig,
+    timeout: TimeoutConfig,
+    clock: Clock,
+    rng: random.Random | None,
+    events: EventEmitter,
+) -> list[Stage]:
+    """The built-in stages for these settings, in ``ORDER``."""
+    emit = events.emit
+    stages: list[Stage] = [
+        DeadlineStage(timeout.total, clock),
+        RetryStage(
+            RetryPolicy(
+                max_retries=retry.max_retries,
+                base=retry.base,
+                factor=retry.factor,
+                cap=retry.cap,
+                jitter=retry.jitter,
+                retry_statuses=retry.retry_statuses,
+                max_retry_after=retry.max_retry_after,
+                rng=rng or random.Random(),
+            ),
+            RetryBudget(
+                retry.budget_ratio, retry.budget_min_per_second, retry.budget_ttl, clock=clock
+            ),
+            clock,
+            events,
+        ),
+    ]
+    if breaker.enabled:
+        factory = _breaker_factory(breaker, clock, events)
+        # Breakers are made per key on first use; build one now so a bad
+        # combination fails at construction, not on the first request.
+        factory("")
+        stages.append(BreakerStage(BreakerRegistry(factory), breaker.key, clock))
+    if limiter.enabled:
+        stages.append(
+            LimiterStage(
+                RateLimiter(
+                    rules=[_rule(r.pattern, r) for r in limiter.rules],
+                    default=_rule(None, limiter),
+                    mode=limiter.mode,
+                    clock=clock,
+                    on_event=emit,
+                )
             )
-            if lc.enabled
-            else None
         )
-        qc = self.queue_config
-        self.queue = ConcurrencyQueue(
-            qc.concurrency, qc.max_waiting, max_wait=qc.max_wait, clock=self.clock, on_event=emit
+    stages.append(
+        QueueStage(
+            ConcurrencyQueue(
+                queue.concurrency,
+                queue.max_waiting,
+                max_wait=queue.max_wait,
+                clock=clock,
+                on_event=emit,
+            ),
+            events,
         )
-        rc = self.retry_config
-        self.retry = RetryPolicy(
-            max_retries=rc.max_retries,
-            base=rc.base,
-            factor=rc.factor,
-            cap=rc.cap,
-            jitter=rc.jitter,
-            retry_statuses=rc.retry_statuses,
-            max_retry_after=rc.max_retry_after,
-            rng=rng or random.Random(),
-        )
-        self.budget = RetryBudget(
-            rc.budget_ratio, rc.budget_min_per_second, rc.budget_ttl, clock=self.clock
-        )
+    )
+    stages.append(TimeoutStage(timeout.attempt, clock, events))
+    return stages
 
-    def _make_breaker(self, key: str) -> CircuitBreaker:
-        bc = self.breaker_config
+
+def _breaker_factory(
+    bc: BreakerConfig, clock: Clock, events: EventEmitter
+) -> Callable[[str], CircuitBreaker]:
+    def make(key: str) -> CircuitBreaker:
         strategy: ConsecutiveFailures | CountFailureRate | TimeFailureRate
         if bc.strategy == "count_rate":
             strategy = CountFailureRate(bc.failure_rate, bc.window_size, bc.min_calls)
@@ -144,228 +155,11 @@ class Pipeline:
             open_backoff_factor=bc.open_backoff_factor,
             max_open_for=bc.max_open_for,
             slow_call_threshold=bc.slow_call_threshold,
-            clock=self.clock,
-            on_event=self.events.emit,
+            clock=clock,
+            on_event=events.emit,
         )
 
-    def breaker_for(self, url: str) -> CircuitBreaker | None:
-        """The breaker guarding ``url`` (None when breakers are off)."""
-        return self.breakers.get(self.breaker_key(url)) if self.breakers is not None else None
-
-    def state(self) -> dict[str, Any]:
-        """A JSON-serialisable snapshot of every policy and the metrics."""
-        return {
-            "breakers": self.breakers.snapshot() if self.breakers is not None else {},
-            "limiter": self.limiter.snapshot() if self.limiter is not None else {},
-            "queue": self.queue.stats(),
-            "budget": self.budget.snapshot(),
-            "metrics": self.metrics.snapshot(),
-        }
-
-    async def send(self, request: Request, options: RequestOptions | None = None) -> Response:
-        """Run one request through every policy; metrics and events on the way out."""
-        opts = options or _DEFAULT_OPTIONS
-        rid = next(self._ids)
-        started = self.clock.now()
-        route = route_of(request.method, request.url)
-        if self.events.listening("request"):
-            self.events.emit(
-                "request",
-                {
-                    "id": rid,
-                    "method": request.method,
-                    "url": request.url,
-                    "priority": opts.priority,
-                },
-            )
-        total = opts.total_timeout if opts.total_timeout is not None else self.timeout_config.total
-        deadline = None if total is None else started + total
-        attempts: list[int] = [0]
-        try:
-            response = await run_with_timeout(
-                lambda: self._with_retries(request, opts, deadline, attempts),
-                total,
-                clock=self.clock,
-                kind="total",
-                request=request,
-            )
-        except ResilienceError as exc:
-            self.metrics.count(exc.code)
-            if isinstance(exc, TimeoutError) and exc.kind == "total":
-                self._emit_timeout(request, exc)
-            if self.events.listening("error"):
-                payload = exc.to_dict()
-                payload.update(id=rid, attempts=attempts[0], durationMs=self._ms(started))
-                self.events.emit("error", payload)
-            raise
-        elapsed = self._ms(started)
-        self.metrics.observe(route, elapsed)
-        self.metrics.count(_outcome(response.status))
-        if self.events.listening("response"):
-            self.events.emit(
-                "response",
-                {
-                    "id": rid,
-                    "method": request.method,
-                    "url": request.url,
-                    "status": response.status,
-                    "attempts": attempts[0],
-                    "durationMs": elapsed,
-                },
-            )
-        return response
-
-    async def _with_retries(
-        self,
-        request: Request,
-        opts: RequestOptions,
-        deadline: float | None,
-        attempts: list[int],
-    ) -> Response:
-        max_retries = (
-            opts.max_retries if opts.max_retries is not None else self.retry_config.max_retries
-        )
-        method_ok = self.retry.is_retryable_method(request.method, request.headers)
-        self.budget.record_request()
-        previous: float | None = None
-        while True:
-            attempts[0] += 1
-            response: Response | None = None
-            error: ResilienceError | None = None
-            retry_after: float | None = None
-            try:
-                response = await self._attempt(request, opts, deadline)
-            except ResilienceError as exc:
-                error = exc
-                # A local rate-limit refusal is final: "wait" mode already waited as
-                # long as the deadline allows, and "reject" mode asked for no wait.
-                local_limit = isinstance(exc, RateLimitedError) and exc.response is None
-                retryable = not local_limit and self.retry.should_retry_error(exc)
-            else:
-                retryable = self.retry.should_retry_status(response.status)
-                if retryable:
-                    retry_after = server_wait(response.headers, response.status, self._wall())
-            if not retryable or not method_ok or attempts[0] > max_retries:
-                return _finish(response, error)
-            if retry_after is not None and retry_after > self.retry_config.max_retry_after:
-                raise RateLimitedError(
-                    f"server asked to wait {retry_after:g}s, more than "
-                    f"retry.max_retry_after={self.retry_config.max_retry_after:g}s",
-                    retry_after=retry_after,
-                    request=request,
-                    response=response,
-                )
-            if not self.budget.try_withdraw():
-                self._emit_retry(request, attempts[0], None, error, response, refused="budget")
-                return _finish(response, error)
-            delay = self.retry.delay_for(attempts[0], previous, retry_after)
-            if deadline is not None and self.clock.now() + delay > deadline:
-                self._emit_retry(request, attempts[0], delay, error, response, refused="deadline")
-                return _finish(response, error)
-            self._emit_retry(request, attempts[0], delay, error, response)
-            await self.clock.sleep(delay)
-            previous = delay
-
-    async def _attempt(
-        self, request: Request, opts: RequestOptions, deadline: float | None
-    ) -> Response:
-        breaker = self.breaker_for(request.url)
-        permit = breaker.acquire() if breaker is not None else None  # open: fails fast here
-        started = self.clock.now()
-        try:
-            if self.limiter is not None:
-                await self.limiter.acquire(
-                    request.url, deadline=deadline, mode=opts.rate_limit_mode
-                )
-            slot = await self.queue.acquire(opts.priority, deadline=deadline)
-            failed = True
-            started = self.clock.now()
-            try:
-                timeout = opts.timeout if opts.timeout is not None else self.timeout_config.attempt
-                response = await run_with_timeout(
-                    lambda: self.transport.handle(request),
-                    timeout,
-                    clock=self.clock,
-                    kind="attempt",
-                    request=request,
-                )
-                failed = response.status >= 500
-            finally:
-                slot.release(failed=failed)
-        except (TimeoutError, NetworkError) as exc:
-            if isinstance(exc, TimeoutError):
-                self._emit_timeout(request, exc)
-            counts = (
-                not isinstance(exc, OfflineError) and getattr(exc, "kind", "attempt") == "attempt"
-            )
-            if permit is not None:
-                if counts:
-                    permit.failure(self.clock.now() - started)
-                else:
-                    permit.release()
-            raise
-        except BaseException:
-            if permit is not None:
-                permit.release()
-            raise
-        duration = self.clock.now() - started
-        if self.limiter is not None:
-            self.limiter.observe(request.url, response.status, response.headers)
-        if permit is not None:
-            if response.status >= 500:
-                permit.failure(duration)
-            elif response.status == 429:
-                permit.release()  # the limiter's signal, not a sign of a broken server
-            else:
-                permit.success(duration)
-        return response
-
-    # -- helpers ------------------------------------------------------------
-
-    def _ms(self, since: float) -> float:
-        return round((self.clock.now() - since) * 1000, 3)
-
-    def _wall(self) -> float:
-        wall = getattr(self.clock, "wall", None)
-        if wall is None:
-            return SystemClock().wall()
-        return float(wall())
-
-    def _emit_timeout(self, request: Request, exc: TimeoutError) -> None:
-        if self.events.listening("timeout"):
-            self.events.emit(
-                "timeout",
-                {
-                    "method": request.method,
-                    "url": request.url,
-                    "kind": exc.kind,
-                    "timeout": exc.timeout,
-                },
-            )
-
-    def _emit_retry(
-        self,
-        request: Request,
-        attempt: int,
-        delay: float | None,
-        error: ResilienceError | None,
-        response: Response | None,
-        refused: str | None = None,
-    ) -> None:
-        if not self.events.listening("retry"):
-            return
-        payload: dict[str, Any] = {
-            "method": request.method,
-            "url": request.url,
-            "attempt": attempt,
-            "delay": delay,
-            "reason": error.code
-            if error is not None
-            else f"HTTP_{response.status if response else 0}",
-        }
-        if refused:
-            payload["refused"] = refused
-        self.events.emit("retry", payload)
+    return make
 
 
 def _rule(pattern: str | None, cfg: Any) -> Rule:
@@ -379,14 +173,167 @@ def _rule(pattern: str | None, cfg: Any) -> Rule:
     )
 
 
+class Pipeline:
+    """Runs requests through an ordered list of stages, then the transport."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        stages: Sequence[Stage],
+        *,
+        clock: Clock,
+        events: EventEmitter,
+        metrics: Metrics,
+    ) -> None:
+        self.transport = transport
+        self.clock = clock
+        self.events = events
+        self.metrics = metrics
+        self._ids = itertools.count(1)
+        self._stages: list[Stage] = []
+        for stage in stages:
+            self._check_stage(stage, "stages")
+            self._stages.append(stage)
+        self._run: Next = self._compose()
+
+    # -- the stage list -------------------------------------------------------
+
+    @property
+    def names(self) -> list[str]:
+        """Stage names, outermost first (the transport is always last and not listed)."""
+        return [stage.name for stage in self._stages]
+
+    def stage(self, name: str) -> Any:
+        """The stage called ``name``, or None when it is not in the pipeline."""
+        return next((s for s in self._stages if s.name == name), None)
+
+    def insert(self, stage: Stage, *, before: str | None = None, after: str | None = None) -> None:
+        """Add a custom stage ``before=`` or ``after=`` a named one (default: before transport).
+
+        The anchor may be any stage in the pipeline, ``"transport"`` (for
+        ``before``), or a built-in position from ``ORDER`` whose stage is off,
+        in which case the stage lands where that one would be.
+        """
+        self._check_stage(stage, "stage")
+        if before is not None and after is not None:
+            raise ConfigError("stage.before", before, "either before= or after=, not both")
+        index = self._index_for(before, after)
+        self._stages.insert(index, stage)
+        self._run = self._compose()
+
+    def _check_stage(self, stage: Any, path: str) -> None:
+        name = getattr(stage, "name", None)
+        if not isinstance(name, str) or not name or not callable(stage):
+            raise ConfigError(path, stage, "a stage: a callable (call, next) with a str name")
+        if name in self.names or name == TRANSPORT:
+            raise ConfigError(f"{path}.name", name, f"a name not already used: {self.names}")
+
+    def _index_for(self, before: str | None, after: str | None) -> int:
+        anchor, field = (before, "before") if before is not None else (after, "after")
+        if anchor is None or (anchor == TRANSPORT and field == "before"):
+            return len(self._stages)
+        names = self.names
+        if anchor in names:
+            return names.index(anchor) + (1 if field == "after" else 0)
+        if anchor in ORDER:
+            # A built-in that is switched off: go where it would sit.
+            rank = ORDER.index(anchor) + (0.5 if field == "after" else -0.5)
+            for i, name in enumerate(names):
+                if name in ORDER and ORDER.index(name) > rank:
+                    return i
+            return len(self._stages)
+        raise ConfigError(f"stage.{field}", anchor, f"one of {[*names, TRANSPORT]}")
+
+    def _compose(self) -> Next:
+        handler: Next = self._send
+        for stage in reversed(self._stages):
+            handler = _link(stage, handler)
+        return handler
+
+    def _send(self, call: Call) -> Awaitable[Response]:
+        call.sent_at = self.clock.now()
+        return self.transport.handle(call.request)
+
+    # -- running ----------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """A JSON-serialisable snapshot of every stage and the metrics."""
+        out: dict[str, Any] = {"stages": self.names, "breakers": {}, "limiter": {}}
+        for stage in self._stages:
+            out.update(snapshot_of(stage))
+        out["metrics"] = self.metrics.snapshot()
+        return out
+
+    async def send(self, request: Request, options: RequestOptions | None = None) -> Response:
+        """Run one request through every stage; metrics and events on the way out."""
+        opts = options or _DEFAULT_OPTIONS
+        call = Call(request, opts, next(self._ids), self.clock.now())
+        events = self.events
+        if events.listening("request"):
+            events.emit(
+                "request",
+                {
+                    "id": call.id,
+                    "method": request.method,
+                    "url": request.url,
+                    "priority": opts.priority,
+                },
+            )
+        try:
+            response = await self._run(call)
+        except ResilienceError as exc:
+            self._failed(call, exc)
+            raise
+        except Exception as exc:
+            error = InternalError(f"{type(exc).__name__}: {exc}", request=request)
+            self._failed(call, error)
+            raise error from exc
+        elapsed = self._ms(call.started)
+        self.metrics.observe(route_of(request.method, request.url), elapsed)
+        self.metrics.count(_outcome(response.status))
+        if events.listening("response"):
+            events.emit(
+                "response",
+                {
+                    "id": call.id,
+                    "method": request.method,
+                    "url": request.url,
+                    "status": response.status,
+                    "attempts": call.attempt,
+                    "durationMs": elapsed,
+                },
+            )
+        return response
+
+    def reject(self, exc: ResilienceError) -> None:
+        """Count and report a call refused before it entered the pipeline (a bad request)."""
+        self.metrics.count(exc.code)
+        if self.events.listening("error"):
+            payload = exc.to_dict()
+            payload.update(attempts=0, durationMs=0.0)
+            self.events.emit("error", payload)
+
+    def _failed(self, call: Call, exc: ResilienceError) -> None:
+        if exc.request is None:
+            exc.request = call.request
+        self.metrics.count(exc.code)
+        if self.events.listening("error"):
+            payload = exc.to_dict()
+            payload.update(id=call.id, attempts=call.attempt, durationMs=self._ms(call.started))
+            self.events.emit("error", payload)
+
+    def _ms(self, since: float) -> float:
+        return round((self.clock.now() - since) * 1000, 3)
+
+
+def _link(stage: Stage, next_handler: Next) -> Next:
+    def link(call: Call) -> Awaitable[Response]:
+        return stage(call, next_handler)
+
+    return link
+
+
 def _outcome(status: int) -> str:
     if status < 400:
         return "success"
     return f"http_{status // 100}xx"
-
-
-def _finish(response: Response | None, error: ResilienceError | None) -> Response:
-    if error is not None:
-        raise error
-    assert response is not None
-    return response

@@ -6,7 +6,15 @@ import json
 
 import pytest
 
-from resilient_fetch import Client, ConfigError, MockTransport, NetworkError, Request, Response
+from resilient_fetch import (
+    Client,
+    ConfigError,
+    InvalidRequestError,
+    MockTransport,
+    NetworkError,
+    Request,
+    Response,
+)
 from resilient_fetch._models import Headers
 
 NO_RETRY = {"max_retries": 0}
@@ -75,10 +83,15 @@ def test_bad_config_names_field_value_and_allowed() -> None:
         Client("ftp://x", transport=MockTransport(echo))
     assert info.value.field == "base_url"
     assert "ftp://x" in str(info.value) and "http" in str(info.value)
-    with pytest.raises(ConfigError, match="method"):
-        Client(transport=MockTransport(echo)).build_request("BREW", "http://x/")
-    with pytest.raises(ConfigError, match="either json= or body="):
-        Client(transport=MockTransport(echo)).build_request("POST", "http://x/", json=1, body=b"")
+
+
+def test_a_bad_request_is_invalid_request_not_config() -> None:
+    client = Client(transport=MockTransport(echo))
+    with pytest.raises(InvalidRequestError, match="method") as info:
+        client.build_request("BREW", "http://x/")
+    assert info.value.field == "method" and info.value.code == "INVALID_REQUEST"
+    with pytest.raises(InvalidRequestError, match="either json= or body="):
+        client.build_request("POST", "http://x/", json=1, body=b"")
 
 
 def test_headers_are_case_insensitive_and_join_repeats() -> None:

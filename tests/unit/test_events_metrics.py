@@ -76,4 +76,4 @@ def test_metrics_memory_is_bounded_in_routes() -> None:
     snap = metrics.snapshot()
     assert list(snap["latency"]) == ["GET /r7", "GET /r8", "GET /r9"]
     assert snap["outcomes"] == {"success": 2}
-    json.dumps(snap)
+    json.dumps(snap, allow_nan=False)

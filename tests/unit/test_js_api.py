@@ -69,5 +69,5 @@ async def test_errors_come_back_as_data_with_code() -> None:
 def test_create_client_rejects_bad_option_with_config_error() -> None:
     out = create_client(FakeJsProxy({"baseUrl": "ftp://nope"}))
     assert isinstance(out, dict) and out["ok"] is False
-    assert out["error"]["code"] == "CONFIG" and out["error"]["field"] == "base_url"
+    assert out["error"]["code"] == "CONFIG" and out["error"]["field"] == "baseUrl"
     assert isinstance(create_client(FakeJsProxy({"baseUrl": "http://ok/"})), JsClient)

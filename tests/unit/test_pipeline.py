@@ -66,7 +66,7 @@ async def test_flaky_server_recovers_by_retry_with_backoff() -> None:
     assert [r["attempt"] for r in retries] == [1, 2]
     assert all(1.0 <= r["delay"] <= 30.0 for r in retries)
     assert clock.now() >= sum(r["delay"] for r in retries)
-    json.dumps(retries)
+    json.dumps(retries, allow_nan=False)
 
 
 async def test_gives_up_after_max_retries_and_returns_last_response() -> None:
@@ -271,8 +271,9 @@ async def test_state_is_json_serialisable_with_latency_percentiles() -> None:
     client = make_client(statuses(200), clock)
     for i in range(5):
         await drive(clock, client.get(f"{URL}/{i}"))
-    state = json.loads(json.dumps(client.state()))
-    assert set(state) == {"breakers", "limiter", "queue", "budget", "metrics"}
+    state = json.loads(json.dumps(client.state(), allow_nan=False))
+    assert set(state) == {"stages", "breakers", "limiter", "queue", "budget", "metrics"}
+    assert state["stages"] == ["deadline", "retry", "breaker", "limiter", "queue", "timeout"]
     assert state["metrics"]["latency"]["GET /items/:id"]["count"] == 5
     assert state["metrics"]["outcomes"]["success"] == 5
 
@@ -289,7 +290,7 @@ async def test_events_cover_request_response_and_error() -> None:
     with pytest.raises(CircuitOpenError):
         await drive(clock, client.get(URL))
     assert seen[-1]["event"] == "error" and seen[-1]["code"] == "CIRCUIT_OPEN"
-    json.dumps(seen)
+    json.dumps(seen, allow_nan=False)
 
 
 async def test_per_request_overrides() -> None:

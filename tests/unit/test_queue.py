@@ -52,7 +52,7 @@ async def test_defaults_and_stats_shape() -> None:
         "concurrency": 10,
         "maxWaiting": 1000,
     }
-    json.dumps(stats)
+    json.dumps(stats, allow_nan=False)
 
 
 async def test_never_more_than_concurrency_running() -> None:
@@ -321,7 +321,7 @@ async def test_events_enqueue_dequeue_with_wait_time() -> None:
         {"action": "enqueue", "priority": "low", "waiting": 1, "running": 1},
         {"action": "dequeue", "priority": "low", "waiting": 0, "running": 1, "waitedMs": 1500.0},
     ]
-    json.dumps(events)
+    json.dumps(events, allow_nan=False)
 
 
 async def test_a_failing_listener_does_not_break_the_queue() -> None:

@@ -37,17 +37,23 @@ async def run_with_timeout(
     clock: Clock,
     kind: str = "attempt",
     request: Request | None = None,
+    reported: float | None = None,
 ) -> T:
-    """Await ``fn()``; past ``timeout`` seconds cancel it and raise TimeoutError(kind=kind)."""
+    """Await ``fn()``; past ``timeout`` seconds cancel it and raise TimeoutError(kind=kind).
+
+    ``reported`` is the timeout the error names when it differs from the limit
+    applied (an attempt clipped by the total deadline reports the total).
+    """
     if timeout is None:
         return await fn()
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or math.isnan(timeout):
         raise ConfigError(f"timeout.{kind}", timeout, "seconds, or None for no timeout")
+    label = timeout if reported is None else reported
     if timeout <= 0:
         # Nothing left of the deadline: do not start work that must be cancelled at once.
-        raise _timeout_error(kind, timeout, request)
+        raise _timeout_error(kind, label, request)
     if type(clock) is SystemClock:
-        return await _on_loop_time(fn, timeout, kind, request)
+        return await _on_loop_time(fn, timeout, kind, request, label)
     until = clock.now() + timeout
     task: asyncio.Future[T] = asyncio.ensure_future(fn())
     timer = asyncio.ensure_future(_sleep_until(clock, until))
@@ -64,11 +70,15 @@ async def run_with_timeout(
     if not task.cancelled() and task.exception() is None:
         return task.result()  # it finished instead of cancelling: keep the response
     cause = None if task.cancelled() else task.exception()
-    raise _timeout_error(kind, timeout, request) from cause
+    raise _timeout_error(kind, label, request) from cause
 
 
 async def _on_loop_time(
-    fn: Callable[[], Awaitable[T]], timeout: float, kind: str, request: Request | None
+    fn: Callable[[], Awaitable[T]],
+    timeout: float,
+    kind: str,
+    request: Request | None,
+    label: float,
 ) -> T:
     """The real-clock path: the shared deadline timer cancels the current task.
 
@@ -86,7 +96,7 @@ async def _on_loop_time(
         result = await fn()
     except asyncio.CancelledError:
         if deadline.fired and task.uncancel() <= baseline:
-            raise _timeout_error(kind, timeout, request) from None
+            raise _timeout_error(kind, label, request) from None
         raise
     finally:
         timers.done(deadline)

@@ -46,6 +46,9 @@ class BrowserTransport:
     ``OfflineError`` when the browser says it is offline.
     """
 
+    # fetch resolves "/path" against the page, so a client may use a path base URL.
+    resolves_relative_urls = True
+
     def __init__(self, *, credentials: str | None = None, mode: str | None = None) -> None:
         self._fetch_options: dict[str, Any] = {}
         if credentials:

@@ -1,0 +1,97 @@
+"""URL joining and request checks, done once before any policy runs.
+
+A base URL is a prefix (httpx semantics): ``http://api.test/v1`` + ``items``
+and + ``/items`` both give ``http://api.test/v1/items``; an absolute URL is
+used as given. A request that cannot be sent as written (bad scheme, host,
+port, characters, or a header that is not Latin-1 or holds a line break)
+raises ``InvalidRequestError``: it is the caller's mistake, not the network's,
+so it is never retried and never counts against a breaker.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from ._errors import InvalidRequestError
+from ._models import Headers
+
+SCHEMES = ("http", "https")
+_ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+# RFC 9110 token characters for header names.
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_BAD_URL_CHARS = re.compile(r"[\x00-\x20\x7f]")
+_BAD_VALUE_CHARS = re.compile(r"[\x00\r\n]")
+MAX_URL_LENGTH = 64 * 1024
+
+
+def is_absolute(url: str) -> bool:
+    """True when ``url`` starts with a scheme (``http:``, ``ftp:``, ``javascript:``...)."""
+    return bool(_ABSOLUTE.match(url))
+
+
+def join(base: str, url: str) -> str:
+    """``url`` under the ``base`` prefix; an absolute ``url`` wins."""
+    if not base or is_absolute(url):
+        return url
+    if url.startswith("//"):  # protocol-relative: keep the base's scheme
+        return f"{urlsplit(base).scheme}:{url}" if is_absolute(base) else url
+    return base.rstrip("/") + "/" + url.lstrip("/") if url else base
+
+
+def check_url(url: object, *, relative_ok: bool = False, field: str = "url") -> str:
+    """``url`` if it can be sent, else ``InvalidRequestError`` naming what is wrong."""
+    if not isinstance(url, str):
+        raise InvalidRequestError(
+            f"{field} must be a string, not {type(url).__name__}", field=field
+        )
+    if len(url) > MAX_URL_LENGTH:
+        raise InvalidRequestError(
+            f"{field} is longer than {MAX_URL_LENGTH} characters", field=field
+        )
+    if _BAD_URL_CHARS.search(url):
+        raise InvalidRequestError(
+            f"{field} {url[:200]!r} contains a space or control character", field=field
+        )
+    if not is_absolute(url):
+        if relative_ok and url.startswith("/") and not url.startswith("//"):
+            return url
+        raise InvalidRequestError(
+            f"{field} {url[:200]!r} is relative and there is no base URL to resolve it against",
+            field=field,
+        )
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError when out of range or not a number
+    except ValueError as exc:
+        raise InvalidRequestError(
+            f"{field} {url[:200]!r} is malformed: {exc}", field=field
+        ) from None
+    scheme = parts.scheme.lower()
+    if scheme not in SCHEMES:
+        raise InvalidRequestError(
+            f"{field} scheme {scheme!r} is not supported: use http or https", field=field
+        )
+    if not parts.hostname:
+        raise InvalidRequestError(f"{field} {url[:200]!r} has no host", field=field)
+    if port == 0:
+        raise InvalidRequestError(f"{field} {url[:200]!r} has port 0", field=field)
+    return url
+
+
+def check_headers(headers: Headers) -> None:
+    """Names must be HTTP tokens; values Latin-1 with no line breaks or NUL."""
+    for name, value in headers.pairs():
+        if not _TOKEN.match(name):
+            raise InvalidRequestError(f"header name {name[:100]!r} is not valid", field="headers")
+        if _BAD_VALUE_CHARS.search(value):
+            raise InvalidRequestError(
+                f"header {name!r} value contains a line break or NUL", field="headers"
+            )
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise InvalidRequestError(
+                f"header {name!r} value is not Latin-1 (encode it, e.g. as UTF-8 percent-escapes)",
+                field="headers",
+            ) from None

@@ -1,0 +1,79 @@
+"""Circuit breaker stage: a permit per attempt, settled by what the attempt did.
+
+Outermost of the per-attempt stages, so an open breaker fails fast before a
+rate-limit token or a queue slot is spent. Only what the server did counts:
+a 5xx, a network error, or a timeout of an attempt that was really sent
+(including one cut by the total deadline) is a failure; a 429 (the limiter's
+business), going offline, a queue or limiter refusal, and a caller's abort
+count neither way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from .._clock import Clock
+from .._errors import CircuitOpenError, NetworkError, OfflineError, TimeoutError
+from .._models import Response
+from ..policies.breaker import BreakerRegistry, CircuitBreaker
+from .base import Call, Next
+
+
+def breaker_key_fn(mode: str) -> Callable[[str], str]:
+    """URL -> breaker key for ``breaker.key`` = origin | host | global."""
+    if mode == "global":
+        return lambda url: "*"
+    if mode == "host":
+        return lambda url: urlsplit(url).hostname or ""
+    return lambda url: "{0.scheme}://{0.netloc}".format(urlsplit(url))
+
+
+class BreakerStage:
+    """Fails fast while the key's breaker is open; records each attempt's outcome."""
+
+    name = "breaker"
+
+    def __init__(self, registry: BreakerRegistry, key: str, clock: Clock) -> None:
+        self.registry = registry
+        self.key = breaker_key_fn(key)
+        self.clock = clock
+
+    def breaker_for(self, url: str) -> CircuitBreaker:
+        """The breaker guarding ``url``."""
+        return self.registry.get(self.key(url))
+
+    async def __call__(self, call: Call, next: Next) -> Response:
+        breaker = self.breaker_for(call.request.url)
+        try:
+            permit = breaker.acquire()
+        except CircuitOpenError as exc:
+            exc.request = call.request
+            raise
+        call.sent_at = None
+        try:
+            response = await next(call)
+        except (TimeoutError, NetworkError) as exc:
+            sent = call.sent_at
+            if sent is not None and not isinstance(exc, OfflineError):
+                permit.failure(self.clock.now() - sent)
+            else:
+                permit.release()
+            raise
+        except BaseException:
+            permit.release()
+            raise
+        sent = call.sent_at if call.sent_at is not None else self.clock.now()
+        duration = self.clock.now() - sent
+        if response.status >= 500:
+            permit.failure(duration)
+        elif response.status == 429:
+            permit.release()  # the limiter's signal, not a sign of a broken server
+        else:
+            permit.success(duration)
+        return response
+
+    def snapshot(self) -> dict[str, Any]:
+        """``breakers``: every breaker's state, by key."""
+        return {"breakers": self.registry.snapshot()}
