@@ -13,6 +13,7 @@ import pytest
 from resilient_fetch import ConfigError, FakeClock, RateLimitedError
 from resilient_fetch._models import Headers
 from resilient_fetch.policies.limiter import (
+    MAX_SERVER_WAIT,
     RateLimiter,
     Rule,
     SlidingWindow,
@@ -151,8 +152,39 @@ def test_parse_retry_after_seconds_dates_and_garbage() -> None:
     assert parse_retry_after(formatdate(WALL - 30, usegmt=True), WALL) == 0.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1445412480.0 - 10) == 10.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 -0000", 1445412480.0) == 0.0
-    for garbage in ("", "soon", "1e3", "Wed, 99 Foo 2015", "inf", "nan", "2 s"):
-        assert parse_retry_after(garbage, WALL) is None, garbage
+    assert parse_retry_after("Tue, 14 Nov 2023 22:13:25 GMT", 1_700_000_000.0) == 5.0
+    for garbage in ("", "soon", "1e3", "Wed, 99 Foo 2015", "inf", "nan", "2 s", "0x10", None):
+        assert parse_retry_after(garbage, WALL) is None, garbage  # type: ignore[arg-type]
+
+
+def test_absurd_retry_after_values_are_clamped_never_infinite() -> None:
+    huge = "9" * 400  # float() of it is inf
+    assert parse_retry_after(huge, WALL) == MAX_SERVER_WAIT
+    assert parse_retry_after(huge + ".5", WALL) == MAX_SERVER_WAIT
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", WALL) == MAX_SERVER_WAIT
+    assert parse_retry_after("-" + huge, WALL) == 0.0
+    assert math.isfinite(MAX_SERVER_WAIT)
+    # Reset headers go through the same clamp, epoch and millisecond readings included.
+    assert server_wait({"RateLimit-Remaining": "0", "RateLimit-Reset": huge}, 200, WALL) == (
+        MAX_SERVER_WAIT
+    )
+    assert server_wait({"X-RateLimit-Reset": huge}, 429, WALL) == MAX_SERVER_WAIT
+    assert server_wait({"RateLimit": f'"d";r=0;t={huge}'}, 200, WALL) == MAX_SERVER_WAIT
+    # Control: ordinary values pass through unchanged.
+    assert parse_retry_after("3600", WALL) == 3600.0
+
+
+@pytest.mark.parametrize("status", [200, 201, 204, 301, 302, 400, 404, 500, 502, 504])
+def test_retry_after_is_ignored_unless_429_or_503(status: int) -> None:
+    assert server_wait({"Retry-After": "3600"}, status, WALL) is None
+    # A rate-limit policy with nothing left still counts on any status.
+    exhausted = {"Retry-After": "3600", "RateLimit-Remaining": "0", "RateLimit-Reset": "9"}
+    assert server_wait(exhausted, status, WALL) == 9.0
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_counts_on_429_and_503(status: int) -> None:
+    assert server_wait({"Retry-After": "3600"}, status, WALL) == 3600.0
 
 
 def test_server_wait_prefers_retry_after() -> None:
@@ -185,6 +217,26 @@ def test_server_wait_x_ratelimit_delta_and_epoch() -> None:
     assert server_wait(past, 429, WALL) == 0.0
     millis = {"X-RateLimit-Reset": str(int((WALL + 5) * 1000))}
     assert server_wait(millis, 429, WALL) == pytest.approx(5.0)
+
+
+def test_every_policy_of_a_combined_header_counts_and_the_strictest_wins() -> None:
+    # The second policy is exhausted: only reading the first one would miss it.
+    assert server_wait({"RateLimit": '"burst";r=5;t=1, "daily";r=0;t=3600'}, 200, WALL) == 3600
+    assert server_wait({"RateLimit": '"burst";r=0;t=1, "daily";r=0;t=3600'}, 200, WALL) == 3600
+    assert server_wait({"RateLimit": '"burst";r=0;t=1, "daily";r=7;t=3600'}, 200, WALL) == 1.0
+    assert server_wait({"RateLimit": 'burst;r=4;t=1, "da,ily";r=0;t=30'}, 200, WALL) == 30.0
+    # Separate RateLimit-* and X-RateLimit-* policies: the exhausted one counts.
+    both = {
+        "RateLimit-Remaining": "3",
+        "RateLimit-Reset": "100",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": "20",
+    }
+    assert server_wait(both, 200, WALL) == 20.0
+    # A 429 naming no exhausted policy waits for the longest reset it names.
+    assert server_wait({"RateLimit": '"a";r=2;t=5, "b";r=1;t=50'}, 429, WALL) == 50.0
+    # Control: nothing exhausted on a success is no signal.
+    assert server_wait({"RateLimit": '"a";r=2;t=5, "b";r=1;t=50'}, 200, WALL) is None
 
 
 def test_server_wait_ietf_combined_header() -> None:
@@ -378,6 +430,45 @@ async def test_cooldown_extended_while_waiting_is_honoured() -> None:
     assert task.result() == pytest.approx(6.0)
 
 
+async def test_retry_after_on_a_success_blocks_nothing() -> None:
+    clock = FakeClock()
+    lim = limiter(clock, mode="reject")
+    for status in (200, 204, 301, 500):
+        assert lim.observe(URL, status, {"Retry-After": "3600"}) is None
+    await lim.acquire(URL)  # reject mode: raises if any cooldown were set
+    assert lim.cooldown_remaining(URL) == 0.0
+    # Control: the same header on a 503 does set a cooldown.
+    assert lim.observe(URL, 503, {"Retry-After": "3600"}) == 60.0
+    with pytest.raises(RateLimitedError):
+        await lim.acquire(URL)
+
+
+async def test_server_waits_are_capped_at_max_cooldown_and_stay_finite() -> None:
+    clock = FakeClock()
+    rec = Recorder()
+    lim = limiter(clock, on_event=rec, max_cooldown=5.0)
+    assert lim.observe(URL, 429, {"Retry-After": "9" * 400}) == 5.0
+    assert rec.events[-1]["retryAfter"] == 5.0
+    snap = lim.snapshot()
+    json.dumps(snap, allow_nan=False)
+    json.dumps(rec.events, allow_nan=False)
+    assert snap["http://api.test"]["cooldown"] == 5.0
+    task = asyncio.ensure_future(acquire_at(lim, clock))
+    await clock.advance(10.0)
+    assert task.result() == pytest.approx(5.0)
+    # Below the cap a wait is kept as sent; the default cap is 60 s.
+    assert lim.observe(URL, 429, {"Retry-After": "2"}) == 2.0
+    assert limiter(clock).observe(URL, 429, {"Retry-After": "3600"}) == 60.0
+    assert limiter(clock).max_cooldown == 60.0
+
+
+def test_reading_a_key_creates_no_state() -> None:
+    lim = limiter(FakeClock())
+    assert lim.cooldown_remaining(URL) == 0.0
+    assert lim.key_for(URL) == "http://api.test"
+    assert lim.snapshot() == {}
+
+
 # -- cancellation ----------------------------------------------------------------------
 
 
@@ -511,6 +602,11 @@ def test_token_bucket_rule_defaults_from_limit_and_window() -> None:
         ({"default": {"pattern": "*"}}, "limiter.default.pattern"),
         ({"default": {"limit": 2.5}}, "limiter.default.limit"),
         ({"key_fn": "origin"}, "limiter.key_fn"),
+        ({"max_cooldown": -1}, "limiter.max_cooldown"),
+        ({"max_cooldown": math.inf}, "limiter.max_cooldown"),
+        ({"max_cooldown": math.nan}, "limiter.max_cooldown"),
+        ({"max_keys": 0}, "limiter.max_keys"),
+        ({"max_keys": 1.5}, "limiter.max_keys"),
     ],
 )
 def test_invalid_limiter_config(kwargs: dict[str, Any], field: str) -> None:

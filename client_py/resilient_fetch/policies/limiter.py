@@ -23,9 +23,10 @@ from urllib.parse import urlsplit
 from .. import _validate
 from .._clock import Clock, SystemClock
 from .._errors import ConfigError, RateLimitedError
+from .._events import EventSink
 from .._models import Headers
+from ._bounded import BoundedKeys
 
-EventSink = Callable[[str, dict[str, Any]], None]
 KINDS = ("token_bucket", "sliding_window")
 MODES = ("wait", "reject")
 
@@ -66,6 +67,10 @@ class TokenBucket:
         if tokens >= count - _TOKEN_SLACK:
             return 0.0
         return (count - tokens) / self.rate
+
+    def idle(self, now: float) -> bool:
+        """True when the bucket is full again (a fresh one would behave the same)."""
+        return self._refill(now) >= self.burst - _TOKEN_SLACK
 
     def snapshot(self) -> dict[str, Any]:
         """Tokens left now, rate and burst."""
@@ -125,6 +130,10 @@ class SlidingWindow:
         now = self._clock.now() if now is None else now
         return sum(1 for t in self._times if t >= now - self.window)
 
+    def idle(self, now: float) -> bool:
+        """True when no admission is left in the window ending at ``now``."""
+        return not self._times or self._times[-1] < now - self.window
+
     def snapshot(self) -> dict[str, Any]:
         """Use of the window ending now and when the oldest admission in it expires."""
         now = self._clock.now()
@@ -144,71 +153,141 @@ _DELTA = re.compile(r"^\s*-?\d+(\.\d+)?\s*$")
 # Above ten years a "delta" is an epoch timestamp; above 1e12, epoch milliseconds.
 _EPOCH_SECONDS = 10 * 365 * 86400.0
 _EPOCH_MILLIS = 1e12
+# The longest wait any server signal can produce. A larger (or overflowing, e.g.
+# 400-digit) value still means "back off", so it is clamped here rather than dropped;
+# the limiter then caps it at ``max_cooldown`` and the retry stage refuses to wait
+# longer than ``retry.max_retry_after``. Nothing downstream ever sees inf or NaN.
+MAX_SERVER_WAIT = 365 * 86400.0
+# Statuses on which Retry-After asks *this* client to wait (RFC 9110 section 10.2.3
+# also allows it on 3xx, where it only delays a redirect).
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+def _clamp(seconds: float) -> float:
+    if seconds != seconds:  # NaN: only reachable through a NaN wall clock
+        return MAX_SERVER_WAIT
+    return min(max(seconds, 0.0), MAX_SERVER_WAIT)
 
 
 def parse_retry_after(value: str, now_wall: float) -> float | None:
-    """Seconds to wait from a Retry-After value (delta-seconds or HTTP-date); None if invalid."""
+    """Seconds to wait from a Retry-After value, in [0, MAX_SERVER_WAIT]; None if invalid.
+
+    Accepts delta-seconds (a negative one means "now") and HTTP dates (a date
+    without a zone is read as UTC); absurdly large values are clamped, never inf.
+    """
     if not isinstance(value, str):
         return None
     if _DELTA.match(value):
-        return max(0.0, float(value))
+        return _clamp(float(value))
     try:
         when = parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when is None:  # pragma: no cover - Python < 3.10 returned None
         return None
     if when.tzinfo is None:  # "-0000" means UTC with no claim about local time
         when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now_wall)
+    return _clamp(when.timestamp() - now_wall)
 
 
-def _reset_seconds(value: str, now_wall: float) -> float | None:
-    if not _DELTA.match(value):
+def _number(value: str | None) -> float | None:
+    return float(value) if value is not None and _DELTA.match(value) else None
+
+
+def _reset_seconds(value: str | None, now_wall: float) -> float | None:
+    number = _number(value)
+    if number is None:
         return None
-    number = float(value)
     if number > _EPOCH_MILLIS:
         number = number / 1000.0 - now_wall
     elif number > _EPOCH_SECONDS:
         number -= now_wall
-    return max(0.0, number)
+    return _clamp(number)
 
 
-def _structured(value: str) -> dict[str, str]:
-    """``limit=100, remaining=0, reset=30`` or ``"default";r=0;t=30`` as a dict."""
-    out: dict[str, str] = {}
-    for part in re.split(r"[,;]", value):
-        name, sep, item = part.partition("=")
-        if sep:
-            out.setdefault(name.strip().lower(), item.strip().strip('"'))
-    return out
+def _split_list(value: str) -> list[str]:
+    """Top-level comma-separated members, ignoring commas inside quoted strings."""
+    members: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for char in value:
+        if char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            members.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    members.append("".join(current))
+    return members
+
+
+def _combined_policies(value: str) -> list[dict[str, str]]:
+    """Policies of a ``RateLimit`` header, each as a dict of its parameters.
+
+    Two drafts are in use: ``limit=100, remaining=0, reset=30`` (one policy, a
+    parameter per member) and ``"burst";r=0;t=1, "daily";r=50;t=3600`` (a member per
+    policy, ``r`` remaining and ``t`` seconds to reset).
+    """
+    legacy: dict[str, str] = {}
+    policies: list[dict[str, str]] = []
+    for member in _split_list(value):
+        head, *params = member.split(";")
+        name, sep, item = head.partition("=")
+        if sep and not name.strip().startswith('"'):
+            legacy.setdefault(name.strip().lower(), item.strip().strip('"'))
+            continue
+        policy: dict[str, str] = {}
+        for param in params:
+            key, sep, item = param.partition("=")
+            if sep:
+                policy.setdefault(key.strip().lower(), item.strip().strip('"'))
+        policies.append(policy)
+    if legacy:
+        policies.append(legacy)
+    return policies
 
 
 def server_wait(headers: Mapping[str, str], status: int, now_wall: float) -> float | None:
-    """The wait (seconds) the server asks for, or None when it sends no such signal."""
+    """The wait (seconds) the server asks for, or None when it sends no such signal.
+
+    ``Retry-After`` counts only on 429 and 503 (a 200 or a redirect carrying one asks
+    nothing of us). A rate-limit policy (``RateLimit-*``, ``X-RateLimit-*`` or each
+    policy of a ``RateLimit`` header) with nothing remaining asks for a wait until its
+    reset, on any status; a 429 with no Retry-After waits for the resets it names.
+    When several policies apply the most restrictive (the longest wait) wins. The
+    result is always finite, within [0, MAX_SERVER_WAIT].
+    """
     headers = headers if isinstance(headers, Headers) else Headers(headers)
-    retry_after = headers.get("Retry-After")
-    if retry_after is not None:
-        wait = parse_retry_after(retry_after, now_wall)
-        if wait is not None:
-            return wait
-    combined = _structured(headers.get("RateLimit", ""))
-    remaining = [
-        headers.get("RateLimit-Remaining"),
-        headers.get("X-RateLimit-Remaining"),
-        combined.get("remaining", combined.get("r")),
-    ]
-    if status != 429 and not any(r is not None and r.strip() == "0" for r in remaining):
-        return None
-    for reset in (
-        headers.get("RateLimit-Reset"),
-        headers.get("X-RateLimit-Reset"),
-        combined.get("reset", combined.get("t")),
-    ):
-        if reset is not None:
-            wait = _reset_seconds(reset, now_wall)
+    if status in RETRY_AFTER_STATUSES:
+        retry_after = headers.get("Retry-After")
+        if retry_after is not None:
+            wait = parse_retry_after(retry_after, now_wall)
             if wait is not None:
                 return wait
+    policies = [
+        (headers.get("RateLimit-Remaining"), headers.get("RateLimit-Reset")),
+        (headers.get("X-RateLimit-Remaining"), headers.get("X-RateLimit-Reset")),
+    ]
+    combined = headers.get("RateLimit")
+    if combined is not None:
+        for policy in _combined_policies(combined):
+            remaining = policy.get("r", policy.get("remaining"))
+            policies.append((remaining, policy.get("t", policy.get("reset"))))
+    exhausted: list[float] = []
+    resets: list[float] = []
+    for remaining, reset in policies:
+        wait = _reset_seconds(reset, now_wall)
+        if wait is None:
+            continue
+        resets.append(wait)
+        left = _number(remaining)
+        if left is not None and left <= 0:
+            exhausted.append(wait)
+    if exhausted:
+        return max(exhausted)
+    if status == 429 and resets:
+        return max(resets)
     return None
 
 
@@ -280,6 +359,14 @@ class _KeyState:
         self.lock = asyncio.Lock()
         self.waiting = 0
 
+    def pinned(self, now: float) -> bool:
+        """True while evicting would lose something callers rely on."""
+        return self.waiting > 0 or self.lock.locked() or self.cooldown_until > now
+
+    def idle(self, now: float) -> bool:
+        """True when a fresh counter would behave exactly the same."""
+        return not self.pinned(now) and self.counter.idle(now)
+
 
 def origin_of(url: str) -> str:
     """``scheme://host[:port]`` of a URL, lower-cased ("" for a relative URL)."""
@@ -288,7 +375,18 @@ def origin_of(url: str) -> str:
 
 
 class RateLimiter:
-    """Per-key limits with route rules, wait-or-reject, and shared server cooldowns."""
+    """Per-key limits with route rules, wait-or-reject, and shared server cooldowns.
+
+    Per-key state is bounded (see ``_bounded``). A key is dropped when idle (its
+    counter is back to fresh: the window has passed or the bucket is full, with no
+    cooldown and no waiters); sweeps run as new keys arrive, and ``prune()`` runs one
+    now. At ``max_keys`` a new key evicts the least recently used key that has no
+    active cooldown and no waiters (forgetting its recent admissions). Keys with a
+    cooldown or waiters are never evicted, so only they can take the count past
+    ``max_keys``.
+
+    A server's wait (``observe``) is capped at ``max_cooldown`` seconds.
+    """
 
     def __init__(
         self,
@@ -299,6 +397,8 @@ class RateLimiter:
         clock: Clock | None = None,
         on_event: EventSink | None = None,
         key_fn: Callable[[str], str] | None = None,
+        max_cooldown: float = 60.0,
+        max_keys: int = 1000,
     ) -> None:
         if mode not in MODES:
             raise ConfigError("limiter.mode", mode, f"one of {list(MODES)}")
@@ -311,28 +411,40 @@ class RateLimiter:
         self.default = _rule(Rule() if default is None else default, "limiter.default", route=False)
         if key_fn is not None and not callable(key_fn):
             raise ConfigError("limiter.key_fn", key_fn, "a callable url -> key or None")
+        self.max_cooldown = _validate.number("limiter.max_cooldown", max_cooldown)
+        self.max_keys = _validate.integer("limiter.max_keys", max_keys, low=1)
         self._key_fn = key_fn or origin_of
         self._matchers = [re.compile(fnmatch.translate(r.pattern or "")) for r in self.rules]
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._on_event = on_event
-        self._keys: dict[str, _KeyState] = {}
+        self._keys: BoundedKeys[_KeyState] = BoundedKeys(
+            self.max_keys, pinned=_KeyState.pinned, idle=_KeyState.idle
+        )
 
-    def _resolve(self, url: str) -> tuple[str, _KeyState]:
+    def _match(self, url: str) -> tuple[str, Rule]:
         rule = self.default
         for candidate, matcher in zip(self.rules, self._matchers, strict=True):
             if matcher.match(url):
                 rule = candidate
                 break
         base = self._key_fn(url)
-        key = base if rule.pattern is None else f"{base}|{rule.pattern}"
-        state = self._keys.get(key)
+        return (base if rule.pattern is None else f"{base}|{rule.pattern}"), rule
+
+    def _resolve(self, url: str, now: float) -> tuple[str, _KeyState]:
+        key, rule = self._match(url)
+        state = self._keys.get(key, now)
         if state is None:
-            state = self._keys[key] = _KeyState(rule.build(self._clock))
+            state = self._keys.insert(key, _KeyState(rule.build(self._clock)), now)
         return key, state
+
+    def prune(self) -> int:
+        """Drop every idle key now; returns how many were dropped."""
+        now = self._clock.now()
+        return self._keys.sweep(now, now)
 
     def key_for(self, url: str) -> str:
         """The limiter key a URL counts against."""
-        return self._resolve(url)[0]
+        return self._match(url)[0]
 
     def _emit(self, key: str, wait: float, source: str, action: str) -> None:
         if self._on_event is not None:
@@ -359,8 +471,8 @@ class RateLimiter:
             mode = self.mode
         elif mode not in MODES:
             raise ConfigError("limiter.mode", mode, f"one of {list(MODES)}")
-        key, state = self._resolve(url)
         now = self._clock.now()
+        key, state = self._resolve(url, now)
         cooldown = state.cooldown_until - now
         if state.waiting == 0 and cooldown <= 0 and state.counter.try_acquire(now) == 0.0:
             return
@@ -391,18 +503,25 @@ class RateLimiter:
             state.waiting -= 1
 
     def observe(self, url: str, status: int, headers: Mapping[str, str]) -> float | None:
-        """Turn a response's rate-limit signal into a cooldown for its key; the wait or None."""
-        wait = server_wait(headers, status, _wall(self._clock))
+        """Turn a response's rate-limit signal into a cooldown for its key.
+
+        Returns the cooldown applied (the server's wait capped at ``max_cooldown``),
+        or None when the response carries no signal (see ``server_wait``).
+        """
+        wait = server_wait(headers, status, self._clock.wall())
         if wait is None:
             return None
-        key, state = self._resolve(url)
-        state.cooldown_until = max(state.cooldown_until, self._clock.now() + wait)
+        wait = min(wait, self.max_cooldown)
+        now = self._clock.now()
+        key, state = self._resolve(url, now)
+        state.cooldown_until = max(state.cooldown_until, now + wait)
         self._emit(key, wait, "server", "cooldown")
         return wait
 
     def cooldown_remaining(self, url: str) -> float:
         """Seconds left in the server-imposed cooldown for ``url``'s key."""
-        return max(0.0, self._resolve(url)[1].cooldown_until - self._clock.now())
+        state = self._keys.peek(self._match(url)[0])
+        return 0.0 if state is None else max(0.0, state.cooldown_until - self._clock.now())
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Per key: counter state, cooldown remaining and callers waiting."""
@@ -425,8 +544,3 @@ def _rule(value: Rule | Mapping[str, Any], field: str, *, route: bool) -> Rule:
     if not route and rule.pattern is not None:
         raise ConfigError(f"{field}.pattern", rule.pattern, "None (the default rule is per origin)")
     return rule
-
-
-def _wall(clock: Clock) -> float:
-    wall = getattr(clock, "wall", None)
-    return float(wall()) if callable(wall) else SystemClock().wall()
