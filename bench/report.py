@@ -926,7 +926,7 @@ def _next_steps(results: dict[str, Result]) -> str:
             )
             + " next to Pyodide's own boot, which blocks the main thread for "
             f"{st['contenders']['client']['longest_task_ms']['median']:.0f} ms in one task. "
-            "DESIGN.md's measured options stand: a memory snapshot (about 1 s to restore) and "
+            "The options measured before: a memory snapshot (about 1 s to restore) and "
             "a module Worker (no main-thread freeze; the JS API is async-only so the client "
             "can move there unchanged)."
         )

@@ -198,3 +198,31 @@ def test_offline_browser_rejects_with_offline_code_and_recovers(ready_page: Page
     assert fetch(ready_page, "api/items")["status"] == 200
     retries = [e for e in ready_page.evaluate("window.testEvents") if e["event"] == "retry"]
     assert retries == []
+
+
+def test_bad_requests_and_config_name_fields_as_js_writes_them(
+    ready_page: Page, faults: FaultAdmin
+) -> None:
+    result = ready_page.evaluate(
+        """async () => {
+            const { createClient } = await import("./resilient-fetch.js");
+            try { await createClient({ breaker: { openFor: 0 } }); return null; }
+            catch (e) { return { code: e.code, field: e.details.field }; }
+        }"""
+    )
+    assert result == {"code": "CONFIG", "field": "breaker.openFor"}
+    make_client(ready_page)
+    for url in ["ftp://127.0.0.1/x", "javascript:alert(1)", "http://exa mple.com/"]:
+        result = fetch(ready_page, url)
+        assert result["code"] == "INVALID_REQUEST", (url, result)
+    result = fetch(ready_page, "api/items", {"resilience": {"maxRetries": -1}})
+    assert result["code"] == "CONFIG" and result["details"]["field"] == "resilience.maxRetries"
+    retries = [e for e in ready_page.evaluate("window.testEvents") if e["event"] == "retry"]
+    assert retries == []  # a bad request is never retried
+
+
+def test_base_url_is_a_prefix_in_the_page(ready_page: Page, demo_server: DemoServer) -> None:
+    make_client(ready_page, baseUrl=f"{demo_server.url}api")
+    for path in ["items", "/items"]:
+        result = fetch(ready_page, path)
+        assert result["status"] == 200 and result["body"].startswith(("{", "[")), (path, result)

@@ -5,6 +5,7 @@
 const HERE = new URL(".", import.meta.url);
 const SITE_PACKAGES = "/lib/python3.14/site-packages";
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+const ABSOLUTE_URL = /^[a-zA-Z][a-zA-Z0-9+.-]*:/;
 
 let runtimePromise = null;
 
@@ -96,8 +97,18 @@ export async function createClient(options = {}) {
     pyOptions.destroy();
   }
   pyClient = checked(pyClient);
-  const resolveUrl = (input) =>
-    input instanceof Request ? input : new URL(String(input), baseUrl ?? document.baseURI).href;
+  const pageBase = globalThis.document?.baseURI ?? globalThis.location?.href;
+  const prefix = baseUrl ? new URL(baseUrl, pageBase).href : null;
+  // A baseUrl is a prefix, as in the Python client: "api/items" and "/api/items"
+  // both go under it; an absolute URL is used as given.
+  const resolveUrl = (input) => {
+    if (input instanceof Request) return input;
+    const url = String(input);
+    if (!prefix || ABSOLUTE_URL.test(url) || url.startsWith("//")) return new URL(url, pageBase).href;
+    return url ? `${prefix.replace(/\/+$/, "")}/${url.replace(/^\/+/, "")}` : prefix;
+  };
+  const invalid = (err) =>
+    toError({ code: "INVALID_REQUEST", name: "InvalidRequestError", field: "request", message: err.message });
 
   return {
     baseUrl,
@@ -109,7 +120,12 @@ export async function createClient(options = {}) {
      *   idempotencyKey (string or false), rateLimitMode: "wait"|"reject" }.
      */
     async fetch(input, init = undefined) {
-      const req = new Request(resolveUrl(input), init);
+      let req;
+      try {
+        req = new Request(resolveUrl(input), init);
+      } catch (err) {
+        throw invalid(err); // fetch would reject with a TypeError: a bad request, not the network
+      }
       const hasBody = req.method !== "GET" && req.method !== "HEAD";
       const body = hasBody ? new Uint8Array(await req.arrayBuffer()) : null;
       const signal = init?.signal ?? (input instanceof Request ? input.signal : null);

@@ -15,6 +15,8 @@ from ._errors import ConfigError
 log = logging.getLogger("resilient_fetch")
 
 Listener = Callable[[dict[str, Any]], None]
+# What a policy is given to report events: ``emit(name, payload)``.
+EventSink = Callable[[str, dict[str, Any]], None]
 
 EVENT_NAMES = frozenset(
     {

@@ -14,18 +14,17 @@ import heapq
 import itertools
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
 from .. import _validate
 from .._clock import Clock, SystemClock
 from .._errors import ConfigError, QueueFullError, TimeoutError
+from .._events import EventSink
+from ..config import PRIORITIES
 
-PRIORITIES = ("high", "normal", "low")
 _RANK = {name: rank for rank, name in enumerate(PRIORITIES)}
-
-EventSink = Callable[[str, dict[str, Any]], None]
 
 # Waiter states; anything but _WAITING is final.
 _WAITING, _GRANTED, _CANCELLED, _TIMED_OUT = range(4)
