@@ -21,7 +21,10 @@ _ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 # RFC 9110 token characters for header names.
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _BAD_URL_CHARS = re.compile(r"[\x00-\x20\x7f]")
-_BAD_VALUE_CHARS = re.compile(r"[\x00\r\n]")
+# Latin-1 without NUL, CR or LF (RFC 9110 field values; obs-text allowed).
+_GOOD_VALUE = re.compile(r"[^\x00\r\n\u0100-\U0010ffff]*")
+# The common case, checked with one regex: http(s), an ASCII host, a port, printable ASCII.
+_PLAIN_URL = re.compile(r"[hH][tT][tT][pP][sS]?://[A-Za-z0-9.-]+(?::(\d{1,5}))?(?:[/?#][!-~]*)?")
 MAX_URL_LENGTH = 64 * 1024
 
 
@@ -45,6 +48,11 @@ def check_url(url: object, *, relative_ok: bool = False, field: str = "url") -> 
         raise InvalidRequestError(
             f"{field} must be a string, not {type(url).__name__}", field=field
         )
+    plain = _PLAIN_URL.fullmatch(url)
+    if plain is not None and len(url) <= MAX_URL_LENGTH:
+        port = plain.group(1)
+        if port is None or 0 < int(port) < 65536:
+            return url
     if len(url) > MAX_URL_LENGTH:
         raise InvalidRequestError(
             f"{field} is longer than {MAX_URL_LENGTH} characters", field=field
@@ -84,14 +92,9 @@ def check_headers(headers: Headers) -> None:
     for name, value in headers.pairs():
         if not _TOKEN.match(name):
             raise InvalidRequestError(f"header name {name[:100]!r} is not valid", field="headers")
-        if _BAD_VALUE_CHARS.search(value):
+        if _GOOD_VALUE.fullmatch(value) is None:
             raise InvalidRequestError(
-                f"header {name!r} value contains a line break or NUL", field="headers"
-            )
-        try:
-            value.encode("latin-1")
-        except UnicodeEncodeError:
-            raise InvalidRequestError(
-                f"header {name!r} value is not Latin-1 (encode it, e.g. as UTF-8 percent-escapes)",
+                f"header {name!r} value holds a line break, a NUL or a character outside "
+                "Latin-1 (encode it, e.g. as UTF-8 percent-escapes)",
                 field="headers",
-            ) from None
+            )
