@@ -116,6 +116,9 @@ def build_stages(
                     mode=limiter.mode,
                     clock=clock,
                     on_event=emit,
+                    # A server cooldown longer than a retry would wait for is not kept either.
+                    max_cooldown=retry.max_retry_after,
+                    max_keys=limiter.max_keys,
                 )
             )
         )
