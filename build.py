@@ -1,9 +1,18 @@
 """Build ``dist/``: a static site holding the client wheel, the Pyodide runtime and ``web/``.
 
-    python build.py [--out dist] [--backend-url URL]
+    python build.py [--out dist] [--backend-url URL] [--no-snapshot]
 
 Any static file server can host the result, as long as it serves ``.wasm`` as
 ``application/wasm`` and ``.mjs``/``.js`` as ``text/javascript``.
+
+Start-up: the build boots the pinned Pyodide once under Node, installs the
+wheel, imports the client and the stdlib modules it uses, and writes that
+interpreter's memory as ``python-snapshot.<hash>.bin``. The shim restores it
+instead of initialising Python and importing the client, which is most of the
+start-up time and the long main-thread task. The manifest records the wheel
+hash and Pyodide version the snapshot was made from; the shim boots plain when
+they do not match what it serves, or when there is no snapshot. The name is
+content-addressed, so a host may cache it for good (``immutable``).
 """
 
 from __future__ import annotations
@@ -65,6 +74,67 @@ def copy_pyodide(out: Path) -> str:
     return str(json.loads((src / "package.json").read_text())["version"])
 
 
+# Imported into the snapshot: the client's modules and, through them, every
+# stdlib module a request needs (asyncio, json, re, email.utils, urllib.parse...).
+SNAPSHOT_IMPORTS = (
+    "resilient_fetch",
+    "resilient_fetch.js_api",
+    "resilient_fetch.transports.browser",
+)
+# Runs under Node with the pinned Pyodide: argv = pyodide.mjs URL, wheel, output file, imports.
+SNAPSHOT_SCRIPT = r"""
+import fs from "node:fs";
+const [pyodideUrl, wheelPath, outPath, imports] = process.argv.slice(2);
+const { loadPyodide } = await import(pyodideUrl);
+const py = await loadPyodide({ _makeSnapshot: true });
+const site = py.runPython("import site; site.getsitepackages()[0]");
+py.unpackArchive(new Uint8Array(fs.readFileSync(wheelPath)), "wheel", { extractDir: site });
+py.runPython(`import ${imports}`);
+fs.writeFileSync(outPath, py.makeMemorySnapshot());
+"""
+
+
+def make_snapshot(out: Path, wheel: Path, wheel_sha256: str, version: str) -> dict[str, object]:
+    """Write a Pyodide memory snapshot with the client imported; return its manifest entry."""
+    node = shutil.which("node")
+    if node is None:
+        raise RuntimeError("node is not on PATH")
+    pyodide_mjs = (ROOT / "node_modules" / "pyodide" / "pyodide.mjs").as_uri()
+    tmp = out / "python-snapshot.tmp"
+    try:
+        subprocess.run(
+            [
+                node,
+                "--input-type=module",
+                "-",
+                pyodide_mjs,
+                str(wheel),
+                str(tmp),
+                ", ".join(SNAPSHOT_IMPORTS),
+            ],
+            input=SNAPSHOT_SCRIPT,
+            text=True,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    except subprocess.CalledProcessError as exc:
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(exc.stderr.strip().splitlines()[-1:] or exc) from None
+    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    target = out / f"python-snapshot.{digest[:16]}.bin"
+    tmp.rename(target)
+    return {
+        "file": target.name,
+        "sha256": digest,
+        "bytes": target.stat().st_size,
+        # What it was made from: the shim boots plain when either differs.
+        "wheelSha256": wheel_sha256,
+        "pyodideVersion": version,
+        "imports": list(SNAPSHOT_IMPORTS),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -74,6 +144,11 @@ def main(argv: list[str] | None = None) -> None:
         "--backend-url",
         default="",
         help="default backend URL baked into the site (for hosting dist/ apart)",
+    )
+    parser.add_argument(
+        "--no-snapshot",
+        action="store_true",
+        help="skip the start-up memory snapshot (the shim then boots Python plain)",
     )
     args = parser.parse_args(argv)
     if args.backend_url and not args.backend_url.startswith(("http://", "https://")):
@@ -85,14 +160,23 @@ def main(argv: list[str] | None = None) -> None:
     wheel = build_wheel(out)
     version = copy_pyodide(out)
     shutil.copytree(ROOT / "web", out, dirs_exist_ok=True)
-    manifest = {
+    wheel_sha256 = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    manifest: dict[str, object] = {
         "wheel": wheel.name,
-        "wheelSha256": hashlib.sha256(wheel.read_bytes()).hexdigest(),
+        "wheelSha256": wheel_sha256,
         "pyodideVersion": version,
         "backendUrl": args.backend_url,
     }
+    if not args.no_snapshot:
+        try:
+            manifest["snapshot"] = make_snapshot(out, wheel, wheel_sha256, version)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            # The site still works, it only starts slower: say so, do not fail the build.
+            print(f"warning: no start-up snapshot ({exc}); the page will boot Python plain")
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    print(f"built {out} ({wheel.name}, pyodide {version})")
+    snap = manifest.get("snapshot")
+    note = f", snapshot {snap['file']}" if isinstance(snap, dict) else ", no snapshot"
+    print(f"built {out} ({wheel.name}, pyodide {version}{note})")
 
 
 if __name__ == "__main__":

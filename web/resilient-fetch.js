@@ -3,7 +3,6 @@
 // here: load, install, forward, convert.
 
 const HERE = new URL(".", import.meta.url);
-const SITE_PACKAGES = "/lib/python3.14/site-packages";
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
 const ABSOLUTE_URL = /^[a-zA-Z][a-zA-Z0-9+.-]*:/;
 
@@ -22,22 +21,59 @@ async function fetchOk(url) {
   return resp;
 }
 
-/** Load Pyodide and install the client wheel once per page; later calls share it. */
-export function loadRuntime() {
+/**
+ * Load Pyodide and install the client wheel once per page; later calls share it.
+ * Boots from the build's memory snapshot (Python initialised, the client
+ * imported) when the manifest has one made from this wheel and this Pyodide,
+ * else plain. `{ snapshot: false }` forces a plain boot (the start-up benchmark
+ * compares the two). Resolves with { pyodide, manifest, jsApi, boot }, where
+ * boot is "snapshot" or "plain".
+ */
+export function loadRuntime({ snapshot = true } = {}) {
   if (!runtimePromise) {
-    runtimePromise = (async () => {
-      const manifest = await (await fetchOk(new URL("manifest.json", HERE))).json();
-      const { loadPyodide } = await import(new URL("pyodide/pyodide.mjs", HERE).href);
-      const pyodide = await loadPyodide({ indexURL: new URL("pyodide/", HERE).href });
-      pyodide.registerJsModule("_resilient_fetch_js", { fetchOnce });
-      const wheel = await (await fetchOk(new URL(manifest.wheel, HERE))).arrayBuffer();
-      pyodide.unpackArchive(new Uint8Array(wheel), "wheel", { extractDir: SITE_PACKAGES });
-      const jsApi = pyodide.pyimport("resilient_fetch.js_api");
-      return { pyodide, manifest, jsApi };
-    })();
+    runtimePromise = bootRuntime(snapshot);
     runtimePromise.catch(() => { runtimePromise = null; });
   }
   return runtimePromise;
+}
+
+// One turn of the page's event loop between start-up steps, so input and
+// rendering run between them rather than after one long task.
+const yieldToPage = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+async function bootRuntime(useSnapshot) {
+  const indexURL = new URL("pyodide/", HERE).href;
+  // Everything that only waits on the network starts at once.
+  const pyodideModule = import(new URL("pyodide.mjs", indexURL).href);
+  const manifest = await (await fetchOk(new URL("manifest.json", HERE))).json();
+  const wheel = fetchOk(new URL(manifest.wheel, HERE)).then((r) => r.arrayBuffer());
+  wheel.catch(() => {}); // awaited below; do not report it unhandled meanwhile
+  const { loadPyodide, version } = await pyodideModule;
+  const snap = manifest.snapshot;
+  const fits = useSnapshot && snap?.file && snap.wheelSha256 === manifest.wheelSha256 &&
+    snap.pyodideVersion === version;
+  let pyodide = null;
+  let boot = "plain";
+  if (fits) {
+    try {
+      const bytes = (await fetchOk(new URL(snap.file, HERE))).arrayBuffer();
+      pyodide = await loadPyodide({ indexURL, _loadSnapshot: bytes });
+      boot = "snapshot";
+    } catch (err) {
+      // A missing or unloadable snapshot only costs time: boot the slow way.
+      console.warn(`resilient-fetch: booting without the snapshot: ${err?.message ?? err}`);
+    }
+  }
+  pyodide ??= await loadPyodide({ indexURL });
+  await yieldToPage();
+  pyodide.registerJsModule("_resilient_fetch_js", { fetchOnce });
+  const sitePackages = pyodide.runPython("import site; site.getsitepackages()[0]");
+  // The snapshot holds the imported modules, not the file system: unpack the
+  // wheel either way, for anything imported later (and tracebacks).
+  pyodide.unpackArchive(new Uint8Array(await wheel), "wheel", { extractDir: sitePackages });
+  await yieldToPage();
+  const jsApi = pyodide.pyimport("resilient_fetch.js_api");
+  return { pyodide, manifest, jsApi, boot };
 }
 
 function toError(info) {
