@@ -21,6 +21,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     storage = storage_from_uri(str(app.config["STORAGE_URI"]), str(app.config["STORAGE_PREFIX"]))
     app.extensions["storage"] = storage
     items.init_app(app, storage)
+    api.init_app(app)
     idempotency.init_app(app, storage)
 
     # Hook order matters: Flask runs before_request hooks in registration order

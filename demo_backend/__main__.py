@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import create_app
 from .security import is_loopback
+from .serving import make_guarded_server
 
 
 def main() -> None:
@@ -21,15 +22,21 @@ def main() -> None:
     if not (dist / "index.html").is_file():
         raise SystemExit(f"{dist}/index.html not found: run `python build.py` first")
     app = create_app({"DEMO_MODE": True, "DIST_DIR": str(dist)})
-    # Our JSON access log replaces werkzeug's per-request lines.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # waitress logs a warning per dropped or timed-out connection; the access log says enough.
+    logging.getLogger("waitress").setLevel(logging.ERROR)
     print(f"resilient-fetch demo: http://{args.host}:{args.port}/", flush=True)
     if not is_loopback(args.host) and not app.config["ADMIN_TOKEN"]:
         print(
             "note: /_faults answers 403 to non-loopback clients until DEMO_ADMIN_TOKEN is set",
             flush=True,
         )
-    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    # waitress, not app.run(): the development server has no connection
+    # timeouts and starts a thread per connection (see serving.py).
+    server = make_guarded_server(app, args.host, args.port)
+    try:
+        server.run()
+    finally:
+        server.task_dispatcher.shutdown(timeout=1)
 
 
 if __name__ == "__main__":

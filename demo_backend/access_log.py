@@ -51,5 +51,8 @@ def init_app(app: Flask) -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
+        # Our handler prints the line; propagating would print it again through
+        # the handler Flask puts on the app's logger ("demo_backend", our parent).
+        logger.propagate = False
     app.before_request(_start)
     app.after_request(_log)

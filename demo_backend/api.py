@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request, url_for
+from flask import Blueprint, Flask, current_app, jsonify, request, url_for
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
 
 from .errors import BodyError, error, json_body
 from .idempotency import idempotent
@@ -14,6 +17,29 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 MAX_NAME = 200
 FIELDS = ("name", "done")
+# Ids are ASCII digits and fit in 63 bits; anything longer is not an id (and
+# int() of thousands of digits is slow, then refused by Python's digit limit).
+MAX_ID_DIGITS = 18
+MAX_ID = 10**MAX_ID_DIGITS - 1
+ID_PATTERN = re.compile(rf"[0-9]{{1,{MAX_ID_DIGITS}}}")
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+class ItemIdConverter(BaseConverter):
+    """``<int:...>`` here: 1 to 18 ASCII digits (werkzeug's own takes any Unicode digit)."""
+
+    regex = f"[0-9]{{1,{MAX_ID_DIGITS}}}"
+    weight = 50
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: Any) -> str:
+        return str(int(value))
+
+
+def _ascii_id(part: str) -> Any:
+    return int(part) if ID_PATTERN.fullmatch(part) else part
 
 
 class Invalid(Exception):
@@ -68,7 +94,13 @@ def list_items() -> Any:
 @bp.post("/items")
 @idempotent
 def create_item() -> Any:
-    item = items().create(validate_item(json_body()))
+    fields = validate_item(json_body())
+    limit = int(current_app.config["ITEMS_MAX"])
+    item = items().create(fields, limit=limit)
+    if item is None:
+        return error(
+            409, "too_many_items", f"the store holds at most {limit} items: delete some", max=limit
+        )
     resp = jsonify(item)
     resp.headers["Location"] = url_for("api.get_item", item_id=item["id"])
     return resp, 201
@@ -101,19 +133,24 @@ def delete_item(item_id: int) -> Any:
 
 
 def _check_ids(raw: list[Any]) -> list[int]:
-    """Positive integer ids, duplicates dropped, order kept, at most BATCH_MAX_IDS."""
+    """Positive integer ids, duplicates dropped, order kept, at most BATCH_MAX_IDS.
+
+    The size is checked first, so a huge list costs one len() before the 422.
+    """
     limit = int(current_app.config["BATCH_MAX_IDS"])
     if not raw:
         raise Invalid("invalid_field", "ids must list at least one id", "ids")
-    ids: list[int] = []
-    for value in raw:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise Invalid("invalid_field", f"ids must be positive integers, got {value!r}", "ids")
-        if value not in ids:
-            ids.append(value)
-    if len(ids) > limit:
+    if len(raw) > limit:
         raise Invalid("invalid_field", f"at most {limit} ids per batch", "ids", max=limit)
-    return ids
+    for value in raw:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+            shown = value if isinstance(value, int | str) and len(str(value)) <= 40 else "..."
+            raise Invalid(
+                "invalid_field",
+                f"ids must be integers from 1 to {MAX_ID}, got {shown!r}",
+                "ids",
+            )
+    return list(dict.fromkeys(raw))
 
 
 def _batch(ids: list[int]) -> Any:
@@ -124,12 +161,10 @@ def _batch(ids: list[int]) -> Any:
 @bp.get("/items/batch")
 def batch_get() -> Any:
     """``?ids=1,2,3``: many items in one response; unknown ids are listed in ``missing``."""
-    raw: list[Any] = []
-    for part in request.args.get("ids", "").split(","):
-        part = part.strip()
-        if part:
-            # Not-a-number stays a string so _check_ids names it in the error.
-            raw.append(int(part) if part.isdecimal() else part)
+    parts = [p.strip() for p in request.args.get("ids", "").split(",")]
+    # Not-a-number stays a string so _check_ids names it in the error; only
+    # ASCII digits are ids (str.isdecimal() also accepts e.g. Arabic-Indic ones).
+    raw: list[Any] = [_ascii_id(p) for p in parts if p]
     return _batch(_check_ids(raw))
 
 
@@ -147,3 +182,54 @@ def batch_post() -> Any:
     if not isinstance(data.get("ids"), list):
         raise Invalid("invalid_field", "ids must be a list of positive integers", "ids")
     return _batch(_check_ids(data["ids"]))
+
+
+@bp.route("/items/<path:raw_id>", methods=ALL_METHODS)
+def no_such_item(raw_id: str) -> Any:
+    """Anything under /api/items/ that is not an id: JSON, never the static site."""
+    allowed = _other_methods()
+    if allowed:
+        resp, status = error(405, "method_not_allowed", "method not allowed here", allowed=allowed)
+        resp.headers["Allow"] = ", ".join(allowed)
+        return resp, status
+    shown = raw_id if len(raw_id) <= 40 else raw_id[:40] + "..."
+    return error(
+        404,
+        "not_found",
+        f"no item {shown!r}: ids are 1 to {MAX_ID_DIGITS} ASCII digits",
+        field="id",
+    )
+
+
+@bp.route("/", defaults={"rest": ""}, methods=ALL_METHODS)
+@bp.route("/<path:rest>", methods=ALL_METHODS)
+def no_such_route(rest: str) -> Any:
+    """Unknown /api paths are a JSON 404 (or 405), for every method."""
+    allowed = _other_methods()
+    if allowed:
+        resp, status = error(405, "method_not_allowed", "method not allowed here", allowed=allowed)
+        resp.headers["Allow"] = ", ".join(allowed)
+        return resp, status
+    return error(404, "not_found", f"no API route {request.path[:80]!r}")
+
+
+def _other_methods() -> list[str]:
+    # The methods another (real) route accepts on this path: then it is a 405.
+    adapter = current_app.url_map.bind("localhost")
+    allowed = []
+    for method in ALL_METHODS:
+        try:
+            rule, _ = adapter.match(request.path, method=method, return_rule=True)
+        except HTTPException:
+            continue
+        if rule.endpoint not in _CATCH_ALL:
+            allowed.append(method)
+    return allowed
+
+
+_CATCH_ALL = {"api.no_such_item", "api.no_such_route"}
+
+
+def init_app(app: Flask) -> None:
+    """Make ``<int:...>`` the ASCII id converter (before the blueprint's rules are added)."""
+    app.url_map.converters["int"] = ItemIdConverter

@@ -24,6 +24,32 @@ DEFAULTS: dict[str, Any] = {
     "BATCH_MAX_IDS": 100,
     "ACCESS_LOG": True,
     "CSP_CONNECT_SRC": "",
+    # Bounds on state, so no sequence of requests makes memory grow without limit.
+    "ITEMS_MAX": 10_000,
+    "IDEMPOTENCY_MAX_KEYS": 10_000,
+    "FAULTS_MAX": 1_000,
+    "FAULTS_MAX_PER_SCOPE": 100,
+    "STATS_MAX_SCOPES": 1_000,
+    # The server `python -m demo_backend` runs (waitress, see serving.py).
+    "SERVER_THREADS": 16,
+    "SERVER_CONNECTION_LIMIT": 1_000,
+    "SERVER_IDLE_TIMEOUT_S": 15.0,
+    "SERVER_REQUEST_TIMEOUT_S": 20.0,
+    "SERVER_MAX_HEADER_BYTES": 64 * 1024,
+}
+
+# Integer settings and their smallest allowed value.
+_MIN_INT = {
+    "BATCH_MAX_IDS": 1,
+    "MAX_CONTENT_LENGTH": 1,
+    "ITEMS_MAX": 1,
+    "IDEMPOTENCY_MAX_KEYS": 1,
+    "FAULTS_MAX": 1,
+    "FAULTS_MAX_PER_SCOPE": 1,
+    "STATS_MAX_SCOPES": 1,
+    "SERVER_THREADS": 1,
+    "SERVER_CONNECTION_LIMIT": 1,
+    "SERVER_MAX_HEADER_BYTES": 1024,
 }
 
 # Keys whose default is None still have a type when they come from the environment.
@@ -95,7 +121,13 @@ def load(
 
 def validate(config: Mapping[str, Any]) -> None:
     """Fail at start-up, naming the field, rather than on the first request."""
-    for key in ("HANG_MAX_S", "SLOW_BODY_MAX_S", "IDEMPOTENCY_TTL_S"):
+    for key in (
+        "HANG_MAX_S",
+        "SLOW_BODY_MAX_S",
+        "IDEMPOTENCY_TTL_S",
+        "SERVER_IDLE_TIMEOUT_S",
+        "SERVER_REQUEST_TIMEOUT_S",
+    ):
         if not isinstance(config[key], int | float) or config[key] <= 0:
             raise ConfigError(key, config[key], "a number of seconds > 0")
     if (
@@ -103,9 +135,10 @@ def validate(config: Mapping[str, Any]) -> None:
         or config["IDEMPOTENCY_WAIT_S"] < 0
     ):
         raise ConfigError("IDEMPOTENCY_WAIT_S", config["IDEMPOTENCY_WAIT_S"], "seconds >= 0")
-    batch = config["BATCH_MAX_IDS"]
-    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-        raise ConfigError("BATCH_MAX_IDS", batch, "an integer >= 1")
+    for key, low in _MIN_INT.items():
+        value = config[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ConfigError(key, value, f"an integer >= {low}")
     seed = config["FAULT_SEED"]
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise ConfigError("FAULT_SEED", seed, "an integer or None")

@@ -17,9 +17,9 @@ def error(status: int, code: str, message: str, **extra: Any) -> tuple[Response,
 class BodyError(Exception):
     """The request body cannot be used; carries the ready-made error response."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
         super().__init__(message)
-        self.response = error(status, code, message)
+        self.response = error(status, code, message, **extra)
 
 
 def read_body() -> bytes:
@@ -30,8 +30,19 @@ def read_body() -> bytes:
     # the raw input tells a body of exactly `limit` from a larger one.
     chunked = request.content_length is None
     if limit and chunked and len(data) >= limit and request.environ["wsgi.input"].read(1):
-        raise RequestEntityTooLarge()
+        raise too_large(int(limit))
     return data
+
+
+def too_large(limit: int) -> BodyError:
+    """The one 413 body, whichever layer finds the body too large."""
+    return BodyError(413, "request_too_large", f"the body exceeds {limit} bytes", max_bytes=limit)
+
+
+def header(name: str) -> str | None:
+    """A request header with surrounding spaces and tabs stripped (RFC 9110, section 5.5)."""
+    value = request.headers.get(name)
+    return None if value is None else value.strip(" \t")
 
 
 def json_body() -> Any:
@@ -61,6 +72,9 @@ def init_app(app: Flask) -> None:
     def _http_error(exc: HTTPException) -> Any:
         if exc.response is not None:  # e.g. the rate limiter's own 429 response
             return exc.response
+        if isinstance(exc, RequestEntityTooLarge):  # werkzeug's own limit (form parsing)
+            limit = int(current_app.config.get("MAX_CONTENT_LENGTH") or 0)
+            return too_large(limit).response
         resp, status = error(exc.code or 500, _snake(exc.name), exc.description or exc.name)
         # Keep headers such as Allow (405) or WWW-Authenticate; the body is ours.
         for name, value in exc.get_headers():

@@ -12,10 +12,10 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 
 from . import faults
-from .errors import error, json_body
+from .errors import error, header, json_body
 from .faults import FaultSpecError
-from .injector import SCOPE_HEADER, Injector
-from .registry import DuplicateFault
+from .injector import SCOPE_HEADER, Injector, scope_error
+from .registry import DuplicateFault, TooManyFaults
 from .security import admin_guard
 
 bp = Blueprint("faults", __name__)
@@ -27,14 +27,32 @@ def _injector() -> Injector:
     return injector
 
 
+class BadScope(Exception):
+    """``?scope=`` or ``X-Fault-Scope`` is invalid; the same 400 as on every other route."""
+
+    def __init__(self, exc: FaultSpecError, field: str) -> None:
+        super().__init__(exc.message)
+        self.response = scope_error(exc, field)
+
+
 def _scope_arg() -> str | None:
-    raw = request.args.get("scope") or request.headers.get(SCOPE_HEADER) or None
-    return faults.check_scope(raw)
+    for field, raw in (("scope", request.args.get("scope")), (SCOPE_HEADER, header(SCOPE_HEADER))):
+        if raw:
+            try:
+                return faults.check_scope(raw)
+            except FaultSpecError as exc:
+                raise BadScope(exc, field) from None
+    return None
 
 
 @bp.errorhandler(FaultSpecError)
 def _bad_spec(exc: FaultSpecError) -> Any:
     return jsonify(exc.to_dict()), 400
+
+
+@bp.errorhandler(BadScope)
+def _bad_scope(exc: BadScope) -> Any:
+    return exc.response
 
 
 def _listed(fault: faults.Fault) -> dict[str, Any]:
@@ -72,6 +90,14 @@ def add_fault() -> Any:
         return error(
             409, "duplicate_fault", f"a fault named {exc} exists in this scope", field="name"
         )
+    except TooManyFaults as exc:
+        return error(
+            409,
+            "too_many_faults",
+            str(exc),
+            field="scope" if exc.per_scope else "type",
+            max=exc.limit,
+        )
     return jsonify(_listed(fault)), 201
 
 
@@ -103,3 +129,10 @@ def reset() -> Any:
 def stats() -> Any:
     """Requests per route and status, overall and per scope."""
     return jsonify(_injector().stats.snapshot(_scope_arg()))
+
+
+@bp.route("/_faults/<path:rest>", methods=list(faults.HTTP_METHODS))
+@bp.route("/_stats/<path:rest>", methods=list(faults.HTTP_METHODS))
+def no_such_admin_route(rest: str) -> Any:
+    """Unknown admin paths are a JSON 404, never the static site."""
+    return error(404, "not_found", f"no admin route {request.path[:80]!r}")

@@ -8,7 +8,8 @@ running after that, it gets ``409 idempotency_in_progress`` with ``Retry-After``
 The same key with a different method, path or body is a ``422``. Every first
 response below 500 is recorded (validation errors too); a 5xx is not (the
 marker is dropped), so a retry runs the request again.
-Keys live ``IDEMPOTENCY_TTL_S`` (24 h).
+Keys live ``IDEMPOTENCY_TTL_S`` (24 h); in memory mode at most
+``IDEMPOTENCY_MAX_KEYS`` are kept, the oldest dropped first.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ import functools
 import hashlib
 import json
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from flask import Flask, Response, current_app, request
 
-from .errors import error, read_body
+from .errors import error, header, read_body
 from .storage import Storage
 
 HEADER = "Idempotency-Key"
@@ -52,10 +55,35 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
 class IdempotencyStore:
     """Claims keys, records first responses and replays them."""
 
-    def __init__(self, storage: Storage, ttl_s: float, wait_s: float) -> None:
+    def __init__(
+        self, storage: Storage, ttl_s: float, wait_s: float, max_keys: int = 10_000
+    ) -> None:
         self._storage = storage
         self.ttl_s = ttl_s
         self.wait_s = wait_s
+        self.max_keys = max_keys
+        # Memory mode only: keys in the order they were first claimed, so the
+        # oldest record goes first past max_keys. Redis expires them by TTL.
+        self._order: OrderedDict[str, None] | None = (
+            OrderedDict() if storage.kind == "memory" else None
+        )
+        self._order_lock = threading.Lock()
+
+    def tracked_keys(self) -> int:
+        """How many keys this process tracks (memory mode; 0 with Redis)."""
+        return len(self._order) if self._order is not None else 0
+
+    def _claimed(self, skey: str) -> None:
+        if self._order is None:
+            return
+        with self._order_lock:
+            self._order[skey] = None
+            self._order.move_to_end(skey)
+            doomed = []
+            while len(self._order) > self.max_keys:
+                doomed.append(self._order.popitem(last=False)[0])
+        if doomed:
+            self._storage.delete(*doomed)
 
     def run(self, key: str, fp: str, call: Callable[[], Response]) -> Response:
         """Run ``call`` once per key; duplicates get the recorded response."""
@@ -90,6 +118,7 @@ class IdempotencyStore:
                 resp.headers["Retry-After"] = "1"
                 return resp
             time.sleep(POLL_S)
+        self._claimed(skey)
         try:
             resp = call()
         except BaseException:
@@ -124,7 +153,7 @@ def idempotent(view: F) -> F:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        key = request.headers.get(HEADER)
+        key = header(HEADER)
         if key is None:
             return view(*args, **kwargs)
         if not KEY_PATTERN.fullmatch(key):
@@ -151,5 +180,8 @@ def idempotent(view: F) -> F:
 def init_app(app: Flask, storage: Storage) -> None:
     """Attach the idempotency store to the app."""
     app.extensions["idempotency"] = IdempotencyStore(
-        storage, float(app.config["IDEMPOTENCY_TTL_S"]), float(app.config["IDEMPOTENCY_WAIT_S"])
+        storage,
+        float(app.config["IDEMPOTENCY_TTL_S"]),
+        float(app.config["IDEMPOTENCY_WAIT_S"]),
+        int(app.config["IDEMPOTENCY_MAX_KEYS"]),
     )

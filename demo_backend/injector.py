@@ -25,18 +25,19 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 from flask_limiter import ApplicationLimit, Limiter, RequestLimit
 
-from .errors import error
-from .faults import FaultSpecError, RateLimit, check_scope, fault_response
+from .errors import error, header
+from .faults import HTTP_METHODS, FaultSpecError, RateLimit, check_scope, fault_response
 from .registry import FaultRegistry
 from .stats import Stats
 from .storage import Storage, limiter_uri
 
 SCOPE_HEADER = "X-Fault-Scope"
+_SOCKET_KEYS = ("waitress.socket", "werkzeug.socket", "gunicorn.socket")
 
 
 def is_admin_path(path: str) -> bool:
     """The fault API itself is never faulted nor counted."""
-    return path in ("/_faults", "/_stats") or path.startswith("/_faults/")
+    return path in ("/_faults", "/_stats") or path.startswith(("/_faults/", "/_stats/"))
 
 
 class Waker:
@@ -62,8 +63,12 @@ class Injector:
     """Per-app fault state: registry, stats, seeded RNG, waker and the limiter."""
 
     def __init__(self, app: Flask, storage: Storage) -> None:
-        self.registry = FaultRegistry(storage)
-        self.stats = Stats(storage)
+        self.registry = FaultRegistry(
+            storage,
+            max_faults=int(app.config["FAULTS_MAX"]),
+            max_per_scope=int(app.config["FAULTS_MAX_PER_SCOPE"]),
+        )
+        self.stats = Stats(storage, max_scopes=int(app.config["STATS_MAX_SCOPES"]))
         self.waker = Waker()
         self.hang_max_s = float(app.config["HANG_MAX_S"])
         self.slow_body_max_s = float(app.config["SLOW_BODY_MAX_S"])
@@ -136,11 +141,13 @@ class RequestFaults:
         return self._injector.registry.first_seen(fault)
 
     def drop_connection(self) -> Response:
-        # werkzeug's dev server and gunicorn expose the client socket. Shutting it
-        # down (with SO_LINGER 0, so the final close sends RST) leaves the client
-        # with a dropped connection and no status line; the server's own write
-        # of the placeholder response below then fails quietly with EPIPE.
-        sock = request.environ.get("werkzeug.socket") or request.environ.get("gunicorn.socket")
+        # waitress (through serving.SocketTask), werkzeug's dev server and gunicorn
+        # expose the client socket. Shutting it down (with SO_LINGER 0, so the
+        # final close sends RST) leaves the client with a dropped connection and
+        # no status line; the server's own write of the placeholder response
+        # below then fails quietly.
+        environ = request.environ
+        sock = next((environ[k] for k in _SOCKET_KEYS if environ.get(k) is not None), None)
         if sock is None:
             resp, status = error(
                 501, "reset_unsupported", "this server does not expose the client socket"
@@ -167,7 +174,17 @@ class RequestFaults:
 
 def request_scope() -> str | None:
     """The validated ``X-Fault-Scope`` of this request (empty means none)."""
-    return check_scope(request.headers.get(SCOPE_HEADER) or None)
+    return check_scope(header(SCOPE_HEADER) or None)
+
+
+def scope_error(exc: FaultSpecError, field: str) -> Any:
+    """The one 400 for a bad scope, naming where it came from."""
+    return error(400, "invalid_scope", exc.message, field=field, allowed=exc.allowed)
+
+
+def _method() -> str:
+    # Any token is a valid method; counting each as its own route would grow without bound.
+    return request.method if request.method in HTTP_METHODS else "OTHER"
 
 
 def _before() -> Any:
@@ -177,7 +194,7 @@ def _before() -> Any:
     try:
         scope = request_scope()
     except FaultSpecError as exc:
-        return error(400, "invalid_scope", exc.message, field=SCOPE_HEADER, allowed=exc.allowed)
+        return scope_error(exc, SCOPE_HEADER)
     g.rf_scope = scope
     injector: Injector = current_app.extensions["fault_injector"]
     # In flight from here (faults included) until teardown, even if a fault drops it.
@@ -257,7 +274,7 @@ def _after(resp: Response) -> Response:
         )
     rule = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
     status = "dropped" if g.get("rf_dropped") else str(resp.status_code)
-    injector.stats.record(f"{request.method} {rule}", status, g.get("rf_scope"))
+    injector.stats.record(f"{_method()} {rule}", status, g.get("rf_scope"))
     return resp
 
 

@@ -42,11 +42,14 @@ class ItemStore:
         missing = [i for i in ids if str(i) not in rows]
         return found, missing
 
-    def create(self, fields: Item) -> Item:
-        """Store a new item under the next id (atomic across processes)."""
-        item = {"id": self._storage.incr(_SEQ), **fields}
-        self._storage.hset(_ITEMS, str(item["id"]), json.dumps(item))
-        return item
+    def create(self, fields: Item, *, limit: int | None = None) -> Item | None:
+        """Store a new item under the next id; None when ``limit`` items exist already."""
+        with self._storage.lock(_LOCK):
+            if limit is not None and self._storage.hlen(_ITEMS) >= limit:
+                return None
+            item = {"id": self._storage.incr(_SEQ), **fields}
+            self._storage.hset(_ITEMS, str(item["id"]), json.dumps(item))
+            return item
 
     def update(self, item_id: int, fields: Item, *, replace: bool) -> Item | None:
         """PUT (``replace``) or PATCH an existing item; None when it does not exist."""

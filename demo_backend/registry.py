@@ -8,6 +8,8 @@ counters are separate hash fields incremented atomically, so ``count`` and
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 from typing import Any
 
@@ -18,10 +20,24 @@ _FAULTS = "faults"
 _HITS = "faults:hits"
 _SEEN = "faults:seen"
 _SEQ = "faults:seq"
+_SPENT = "faults:spent"
+# A request loads the faults, then may wait (latency, hang) before counting a
+# hit on a later one: a used-up fault's counter outlives it by this much.
+SPENT_GRACE_S = 180.0
 
 
 class DuplicateFault(Exception):
     """A fault with this name already exists in this scope."""
+
+
+class TooManyFaults(Exception):
+    """Adding a fault would pass ``FAULTS_MAX`` or ``FAULTS_MAX_PER_SCOPE``."""
+
+    def __init__(self, limit: int, per_scope: bool) -> None:
+        where = "in this scope" if per_scope else "in all"
+        super().__init__(f"at most {limit} faults {where}: remove some or reset")
+        self.limit = limit
+        self.per_scope = per_scope
 
 
 def _field(scope: str | None, name: str) -> str:
@@ -31,28 +47,52 @@ def _field(scope: str | None, name: str) -> str:
 class FaultRegistry:
     """Add, list, remove and count faults."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(
+        self, storage: Storage, *, max_faults: int = 1_000, max_per_scope: int = 100
+    ) -> None:
         self._storage = storage
+        self.max_faults = max_faults
+        self.max_per_scope = max_per_scope
+        # Stored JSON -> built Fault: every request lists the faults, and building
+        # one (a dataclass and a compiled glob) costs more than looking it up.
+        self._built: dict[str, Fault] = {}
+        self._built_lock = threading.Lock()
 
     def add(self, kind: str, args: dict[str, Any]) -> Fault:
         """Store a new fault; a missing name becomes ``<type>-<n>``."""
-        seq = self._storage.incr(_SEQ)
-        args = {**args, "id": uuid.uuid4().hex[:16], "seq": seq}
-        if args.get("name") is None:
-            args["name"] = f"{kind}-{seq}"
-        fault = build(kind, **args)
-        if not self._storage.hsetnx(
-            _FAULTS, _field(fault.scope, fault.name), json.dumps(fault.to_dict())
-        ):
-            raise DuplicateFault(fault.name)
+        with self._storage.lock(_FAULTS):
+            stored = self._storage.hgetall(_FAULTS)
+            if len(stored) >= self.max_faults:
+                raise TooManyFaults(self.max_faults, per_scope=False)
+            prefix = _field(args.get("scope"), "")
+            if sum(1 for key in stored if key.startswith(prefix)) >= self.max_per_scope:
+                raise TooManyFaults(self.max_per_scope, per_scope=True)
+            seq = self._storage.incr(_SEQ)
+            args = {**args, "id": uuid.uuid4().hex[:16], "seq": seq}
+            if args.get("name") is None:
+                args["name"] = f"{kind}-{seq}"
+            fault = build(kind, **args)
+            if not self._storage.hsetnx(
+                _FAULTS, _field(fault.scope, fault.name), json.dumps(fault.to_dict())
+            ):
+                raise DuplicateFault(fault.name)
+            self._purge_spent()
+            return fault
+
+    def _load(self, raw: str) -> Fault:
+        fault = self._built.get(raw)
+        if fault is None:
+            data = json.loads(raw)
+            fault = build(data.pop("type"), **data)
         return fault
 
     def all(self) -> list[Fault]:
         """Every fault, oldest first."""
-        faults = []
-        for raw in self._storage.hgetall(_FAULTS).values():
-            data = json.loads(raw)
-            faults.append(build(data.pop("type"), **data))
+        raws = list(self._storage.hgetall(_FAULTS).values())
+        with self._built_lock:
+            faults = [self._load(raw) for raw in raws]
+            # Keep only what is stored now, so the cache is as bounded as the registry.
+            self._built = dict(zip(raws, faults, strict=True))
         return sorted(faults, key=lambda f: f.seq)
 
     def visible_to(self, scope: str | None) -> list[Fault]:
@@ -68,8 +108,8 @@ class FaultRegistry:
         raw = self._storage.hget(_FAULTS, _field(scope, name))
         if raw is None:
             return None
-        data = json.loads(raw)
-        return build(data.pop("type"), **data)
+        with self._built_lock:
+            return self._load(raw)
 
     def remove(self, name: str, scope: str | None) -> bool:
         """Delete a fault; False if it did not exist."""
@@ -90,8 +130,8 @@ class FaultRegistry:
     def reset(self, scope: str | None = None, *, everything: bool = True) -> int:
         """Remove all faults (``everything``) or just one scope's; returns how many."""
         if everything:
-            count = len(self._storage.hgetall(_FAULTS))
-            self._storage.delete(_FAULTS, _HITS, _SEEN)
+            count = self._storage.hlen(_FAULTS)
+            self._storage.delete(_FAULTS, _HITS, _SEEN, _SPENT)
             return count
         doomed = self.in_scope(scope)
         for fault in doomed:
@@ -113,6 +153,19 @@ class FaultRegistry:
         current = self.get(fault.name, fault.scope)
         if current is not None and current.id == fault.id:
             self._storage.hdel(_FAULTS, _field(fault.scope, fault.name))
+        # ...but not for ever: _purge_spent() drops it once no request can hold the fault.
+        self._storage.hsetnx(_SPENT, fault.id, str(time.time()))
+
+    def _purge_spent(self) -> None:
+        spent = self._storage.hgetall(_SPENT)
+        cutoff = time.time() - SPENT_GRACE_S
+        doomed = [fid for fid, when in spent.items() if float(when) < cutoff]
+        if len(spent) - len(doomed) > self.max_faults:  # many spent at once: oldest go first
+            rest = sorted((float(w), f) for f, w in spent.items() if f not in set(doomed))
+            doomed += [f for _, f in rest[: len(rest) - self.max_faults]]
+        if doomed:
+            for key in (_HITS, _SEEN, _SPENT):
+                self._storage.hdel(key, *doomed)
 
     def first_seen(self, fault: Fault) -> int:
         """1 for the first matching request this fault sees, 2 for the next, ..."""

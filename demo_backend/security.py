@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 
-from .errors import error
+from .errors import error, header, too_large
 
 REQUEST_ID = "X-Request-ID"
 # Echo only ids that are safe in headers and logs; anything else gets a fresh one.
@@ -38,7 +38,7 @@ def content_security_policy(extra_connect: str = "") -> str:
 
 
 def _request_id() -> None:
-    given = request.headers.get(REQUEST_ID, "")
+    given = header(REQUEST_ID) or ""
     g.request_id = given if REQUEST_ID_PATTERN.fullmatch(given) else uuid.uuid4().hex
 
 
@@ -47,7 +47,7 @@ def _size_limit() -> Any:
     # at MAX_CONTENT_LENGTH, and that 413 gets the same JSON via the error handler.
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
     if limit and request.content_length is not None and request.content_length > limit:
-        return error(413, "request_too_large", f"the body exceeds {limit} bytes", max_bytes=limit)
+        return too_large(int(limit)).response
     return None
 
 
@@ -62,8 +62,11 @@ def _headers(resp: Response) -> Response:
     resp.headers.setdefault("Referrer-Policy", "no-referrer")
     resp.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if request.blueprint != "site":
-        # Dynamic answers (and injected failures) must never be reused from a cache.
+        # Dynamic answers must never be reused from a cache.
         resp.headers.setdefault("Cache-Control", "no-store")
+    elif resp.status_code >= 400 or g.get("rf_faults"):
+        # Nor may a site file's error or an injected failure outlive the fault.
+        resp.headers["Cache-Control"] = "no-store"
     return resp
 
 
@@ -79,10 +82,51 @@ def is_loopback(addr: str | None) -> bool:
     return bool(ip.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
+def admin_origins() -> set[str]:
+    """Origins besides the page's own that may drive the admin API: CORS_ORIGINS, minus ``*``."""
+    raw = str(current_app.config.get("CORS_ORIGINS") or "")
+    return {o.strip().lower().rstrip("/") for o in raw.split(",") if o.strip() not in ("", "*")}
+
+
+def _browser_check() -> Any:
+    # A page on another site can make a loopback browser POST here. Browsers
+    # send Origin with every POST/DELETE (``null`` from opaque origins), so a
+    # foreign one is refused; and requiring application/json forces a CORS
+    # preflight, which a foreign page cannot pass. Tools such as curl send no
+    # Origin, and a body-less call from them (``POST /_faults/reset``) passes.
+    origin = header("Origin")
+    if origin is not None:
+        own = request.host_url.rstrip("/").lower()
+        if origin.lower() != own and origin.lower() not in admin_origins():
+            return error(
+                403,
+                "forbidden_origin",
+                "the fault API answers pages of its own origin and of DEMO_CORS_ORIGINS only",
+                field="Origin",
+            )
+    if request.method in ("GET", "HEAD"):
+        return None
+    has_body = bool(request.content_length) or "chunked" in (
+        request.headers.get("Transfer-Encoding") or ""
+    )
+    if (origin is not None or has_body) and not request.is_json:
+        return error(
+            415,
+            "unsupported_media_type",
+            "admin calls from a browser, and any with a body, must send "
+            "Content-Type: application/json",
+            field="Content-Type",
+        )
+    return None
+
+
 def admin_guard() -> Any:
     """Open to loopback clients when no token is set; otherwise ``Bearer <ADMIN_TOKEN>``."""
     if request.method == "OPTIONS":
         return None  # CORS preflights carry no credentials and change nothing
+    refused = _browser_check()
+    if refused is not None:
+        return refused
     token = str(current_app.config.get("ADMIN_TOKEN") or "")
     if token:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")

@@ -16,6 +16,9 @@ from .storage import Storage
 _ROUTES = "stats:routes"
 _SCOPES = "stats:scopes"
 _INFLIGHT = "stats:inflight"
+# scope -> tick of its last request (for forgetting the least recently seen).
+_SEEN = "stats:seen"
+_CLOCK = "stats:clock"
 
 
 def _scope_key(scope: str) -> str:
@@ -37,10 +40,16 @@ def _nest(flat: dict[str, str]) -> tuple[dict[str, dict[str, int]], int]:
 
 
 class Stats:
-    """Counts requests in storage, so several workers add up."""
+    """Counts requests in storage, so several workers add up.
 
-    def __init__(self, storage: Storage) -> None:
+    Per-scope counters are bounded: at most ``max_scopes`` scopes are tracked;
+    when a new one would pass that, the least recently seen scope with no
+    request in flight is forgotten. A reset forgets the scopes it clears.
+    """
+
+    def __init__(self, storage: Storage, *, max_scopes: int = 1_000) -> None:
         self._storage = storage
+        self.max_scopes = max_scopes
 
     def record(self, route: str, status: str, scope: str | None) -> None:
         """Count one request to ``route`` (e.g. ``"GET /api/items"``) ending in ``status``."""
@@ -52,6 +61,8 @@ class Stats:
 
     def enter(self, scope: str | None) -> None:
         """A request started: count it in flight (overall and in its scope)."""
+        if scope is not None:
+            self._touch(scope)
         for key in _inflight_keys(scope):
             self._storage.hincr_max(key, "current", "max")
 
@@ -60,9 +71,39 @@ class Stats:
         for key in _inflight_keys(scope):
             self._storage.hincr(key, "current", -1)
 
+    def tracked_scopes(self) -> int:
+        """How many scopes have counters now."""
+        return self._storage.hlen(_SEEN)
+
+    def _touch(self, scope: str) -> None:
+        tick = self._storage.incr(_CLOCK)
+        new = self._storage.hget(_SEEN, scope) is None
+        self._storage.hset(_SEEN, scope, str(tick))
+        if new and self._storage.hlen(_SEEN) > self.max_scopes:
+            self._evict(keep=scope)
+
+    def _busy(self, scope: str) -> bool:
+        return int(self._storage.hget(_inflight_keys(scope)[-1], "current") or 0) > 0
+
+    def _evict(self, keep: str) -> None:
+        seen = self._storage.hgetall(_SEEN)
+        over = len(seen) - self.max_scopes
+        for name, _ in sorted(seen.items(), key=lambda kv: int(kv[1])):
+            if over <= 0:
+                break
+            if name != keep and not self._busy(name):
+                self._forget(name)
+                over -= 1
+
+    def _forget(self, scope: str) -> None:
+        self._storage.delete(_scope_key(scope), _inflight_keys(scope)[-1])
+        self._storage.hdel(_SCOPES, scope)
+        self._storage.hdel(_SEEN, scope)
+
     def _inflight(self, key: str) -> dict[str, int]:
         raw = self._storage.hgetall(key)
-        return {"current": int(raw.get("current", 0)), "max": int(raw.get("max", 0))}
+        current = max(0, int(raw.get("current", 0)))
+        return {"current": current, "max": max(current, int(raw.get("max", 0)))}
 
     def snapshot(self, scope: str | None = None) -> dict[str, Any]:
         """Everything (``scope=None``) or one scope's counters."""
@@ -88,13 +129,20 @@ class Stats:
         self._storage.hset(key, "max", str(max(0, current)))
 
     def reset(self, scope: str | None = None) -> None:
-        """Clear everything, or only one scope's counters (the overall ones keep them)."""
-        if scope is not None:
-            self._storage.delete(_scope_key(scope))
-            self._storage.hdel(_SCOPES, scope)
-            self._restart_max(_inflight_keys(scope)[-1])
-            return
-        names = list(self._storage.hgetall(_SCOPES))
-        self._storage.delete(_ROUTES, _SCOPES, *(_scope_key(n) for n in names))
-        for key in {_INFLIGHT, *(_inflight_keys(n)[-1] for n in names)}:
-            self._restart_max(key)
+        """Clear everything, or only one scope's counters (the overall ones keep them).
+
+        A cleared scope is forgotten unless a request of it is still in flight
+        (then only its ``max`` restarts); a scope never seen leaves no trace.
+        """
+        names = [scope] if scope is not None else list(self._storage.hgetall(_SEEN))
+        if scope is None:
+            names += [n for n in self._storage.hgetall(_SCOPES) if n not in names]
+            self._storage.delete(_ROUTES)
+            self._restart_max(_INFLIGHT)
+        for name in names:
+            if self._busy(name):
+                self._storage.delete(_scope_key(name))
+                self._storage.hdel(_SCOPES, name)
+                self._restart_max(_inflight_keys(name)[-1])
+            else:
+                self._forget(name)

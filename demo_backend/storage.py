@@ -38,6 +38,7 @@ class Storage(Protocol):
     def hsetnx(self, key: str, field: str, value: str) -> bool: ...
     def hdel(self, key: str, *fields: str) -> int: ...
     def hgetall(self, key: str) -> dict[str, str]: ...
+    def hlen(self, key: str) -> int: ...
     def hincr(self, key: str, field: str, amount: int = 1) -> int: ...
     def hincr_max(self, key: str, field: str, max_field: str) -> int: ...
     def lock(self, name: str, timeout_s: float = 10.0) -> AbstractContextManager[None]: ...
@@ -136,6 +137,10 @@ class MemoryStorage:
         with self._mutex:
             return dict(self._hashes.get(key, {}))
 
+    def hlen(self, key: str) -> int:
+        with self._mutex:
+            return len(self._hashes.get(key, {}))
+
     def hincr(self, key: str, field: str, amount: int = 1) -> int:
         with self._mutex:
             fields = self._hashes.setdefault(key, {})
@@ -231,6 +236,9 @@ class RedisStorage:
 
     def hgetall(self, key: str) -> dict[str, str]:
         return cast(dict[str, str], self._redis.hgetall(self._k(key)))
+
+    def hlen(self, key: str) -> int:
+        return int(self._redis.hlen(self._k(key)))
 
     def hincr(self, key: str, field: str, amount: int = 1) -> int:
         return int(self._redis.hincrby(self._k(key), field, amount))

@@ -68,8 +68,10 @@ def parse(spec: Any, *, default_scope: str | None = None) -> dict[str, Any]:
     if not isinstance(spec, dict):
         raise FaultSpecError("body", "must be a JSON object", list(COMMON_FIELDS))
     kind = spec.get("type")
-    if kind not in TYPES:
-        raise FaultSpecError("type", f"unknown fault type {kind!r}", sorted(TYPES))
+    # A list or object here is unhashable: check the type before the lookup.
+    if not isinstance(kind, str) or kind not in TYPES:
+        shown = kind if isinstance(kind, str) and len(kind) <= 40 else type(kind).__name__
+        raise FaultSpecError("type", f"unknown fault type {shown!r}", sorted(TYPES))
     cls = TYPES[kind]
     unknown = sorted(set(spec) - set(COMMON_FIELDS) - set(cls.FIELDS))
     if unknown:

@@ -54,16 +54,25 @@ def test_demo_command_runs_in_demo_mode_with_faults(
     (tmp_path / "index.html").write_text("<!doctype html>")
     seen: dict[str, Any] = {}
 
-    def fake_run(self: Flask, **kwargs: Any) -> None:
-        seen["app"], seen["kwargs"] = self, kwargs
+    class FakeServer:
+        def run(self) -> None:
+            seen["ran"] = True
+
+        task_dispatcher = type("D", (), {"shutdown": lambda self, timeout: None})()
+
+    def fake_server(app: Flask, host: str, port: int) -> FakeServer:
+        seen["app"], seen["host"], seen["port"] = app, host, port
+        return FakeServer()
 
     monkeypatch.delenv("DEMO_FAULTS", raising=False)
-    monkeypatch.setattr(Flask, "run", fake_run)
+    # The demo command runs the hardened waitress server, not Flask's development server.
+    monkeypatch.setattr(Flask, "run", lambda *a, **k: pytest.fail("app.run() is not used"))
+    monkeypatch.setattr(cli, "make_guarded_server", fake_server)
     monkeypatch.setattr("sys.argv", ["demo_backend", "--port", "8123", "--dist", str(tmp_path)])
     cli.main()
     app = seen["app"]
-    assert app.config["DEMO_MODE"] is True
-    assert seen["kwargs"]["host"] == "127.0.0.1" and seen["kwargs"]["port"] == 8123
+    assert app.config["DEMO_MODE"] is True and seen["ran"]
+    assert seen["host"] == "127.0.0.1" and seen["port"] == 8123
     assert app.test_client().get("/_faults").status_code == 200
 
 

@@ -87,11 +87,11 @@ def test_server_errors_are_not_stored(monkeypatch: pytest.MonkeyPatch) -> None:
     real_create = store.create
     calls = {"n": 0}
 
-    def failing_once(fields: dict[str, Any]) -> dict[str, Any]:
+    def failing_once(fields: dict[str, Any], **kwargs: Any) -> dict[str, Any] | None:
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("database hiccup")
-        return real_create(fields)
+        return real_create(fields, **kwargs)
 
     monkeypatch.setattr(store, "create", failing_once)
     assert client.post("/api/items", json={"name": "a"}, headers=key("r")).status_code == 500
@@ -117,10 +117,10 @@ def _slow_creates(app: Flask, delay: float) -> dict[str, int]:
     real_create = store.create
     applied = {"n": 0}
 
-    def slow(fields: dict[str, Any]) -> dict[str, Any]:
+    def slow(fields: dict[str, Any], **kwargs: Any) -> dict[str, Any] | None:
         applied["n"] += 1
         time.sleep(delay)
-        return real_create(fields)
+        return real_create(fields, **kwargs)
 
     store.create = slow  # type: ignore[method-assign]
     return applied
