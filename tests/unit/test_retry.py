@@ -18,8 +18,9 @@ from resilient_fetch import (
     RetryBudgetExceededError,
     TimeoutError,
 )
+from resilient_fetch._errors import InvalidRequestError
 from resilient_fetch._models import Headers, Request
-from resilient_fetch.policies.retry import RetryPolicy, has_idempotency_key, parse_retry_after
+from resilient_fetch.policies.retry import RetryPolicy, has_idempotency_key
 
 
 def test_defaults_are_the_issue_defaults() -> None:
@@ -29,15 +30,6 @@ def test_defaults_are_the_issue_defaults() -> None:
     assert policy.jitter == "decorrelated"
     assert policy.retry_statuses == frozenset({408, 429, 500, 502, 503, 504})
     assert policy.max_retry_after == 60.0
-    assert policy.snapshot() == {
-        "maxRetries": 3,
-        "base": 1.0,
-        "factor": 2.0,
-        "cap": 30.0,
-        "jitter": "decorrelated",
-        "retryStatuses": [408, 429, 500, 502, 503, 504],
-        "maxRetryAfter": 60.0,
-    }
 
 
 def test_no_jitter_is_exponential_and_capped() -> None:
@@ -62,6 +54,30 @@ def test_decorrelated_grows_from_previous_and_starts_from_base() -> None:
     later = [policy.backoff(2, previous=8.0) for _ in range(200)]
     assert all(1 <= d <= 24 for d in later) and max(later) > 20
     assert all(policy.backoff(3, previous=25.0) <= 30 for _ in range(200))
+
+
+def test_factor_sets_the_growth_of_decorrelated_jitter() -> None:
+    # Decorrelated draws from uniform(base, prev * (factor + 1)): factor 2 is AWS's x3.
+    def draws(factor: float) -> list[float]:
+        policy = RetryPolicy(factor=factor, cap=1000.0, rng=random.Random(3))
+        return [policy.backoff(2, previous=8.0) for _ in range(300)]
+
+    default, wide, narrow = draws(2.0), draws(5.0), draws(1.0)
+    assert max(default) <= 24.0 and max(default) > 22.0
+    assert max(wide) <= 48.0 and max(wide) > 40.0  # was capped at 3 * prev whatever the factor
+    assert max(narrow) <= 16.0 and max(narrow) > 15.0
+    assert sum(wide) / len(wide) > 1.5 * sum(default) / len(default)
+
+    # And a whole chain of retries grows faster with a larger factor.
+    def chain(factor: float) -> float:
+        policy = RetryPolicy(factor=factor, cap=1e9, rng=random.Random(11))
+        previous: float | None = None
+        for attempt in range(1, 9):
+            previous = policy.backoff(attempt, previous)
+        assert previous is not None
+        return previous
+
+    assert chain(4.0) > chain(2.0) > chain(1.0)
 
 
 def test_seeded_rng_makes_backoff_reproducible() -> None:
@@ -92,6 +108,7 @@ def test_statuses_retried_and_not() -> None:
         (AbortedError("aborted"), False),
         (ConfigError("f", 1, "x"), False),
         (RetryBudgetExceededError("spent"), False),
+        (InvalidRequestError("http://exa mple.com/"), False),
         (RateLimitedError("slow down", retry_after=2.0), True),
         (RateLimitedError("slow down", retry_after=60.0), True),
         (RateLimitedError("slow down", retry_after=61.0), False),
@@ -134,31 +151,6 @@ def test_retry_after_beyond_the_maximum_raises_rate_limited() -> None:
         RetryPolicy(max_retry_after=10).delay_for(1, None, 11.0, request=request)
     assert info.value.retry_after == 11.0 and info.value.request is request
     assert info.value.code == "RATE_LIMITED"
-
-
-def test_should_retry_combines_the_rules() -> None:
-    policy = RetryPolicy(max_retries=2)
-    assert policy.can_retry(1) and policy.can_retry(2) and not policy.can_retry(3)
-    assert not policy.can_retry(0)
-    assert policy.should_retry(1, "GET", status=503)
-    assert not policy.should_retry(3, "GET", status=503)
-    assert not policy.should_retry(1, "GET", status=404)
-    assert not policy.should_retry(1, "POST", {}, status=503)
-    assert policy.should_retry(2, "POST", {"Idempotency-Key": "k"}, error=NetworkError("x"))
-    assert not policy.should_retry(1, "GET", error=OfflineError("x"))
-    assert not policy.should_retry(1, "GET")
-    assert not RetryPolicy(max_retries=0).should_retry(1, "GET", status=503)
-
-
-def test_parse_retry_after_seconds_and_http_date() -> None:
-    wall = 1_700_000_000.0  # 2023-11-14T22:13:20Z
-    assert parse_retry_after("2", wall_now=wall) == 2.0
-    assert parse_retry_after(" 120 ", wall_now=wall) == 120.0
-    assert parse_retry_after("Tue, 14 Nov 2023 22:13:25 GMT", wall_now=wall) == 5.0
-    assert parse_retry_after("Tue, 14 Nov 2023 22:13:00 GMT", wall_now=wall) == 0.0
-    assert parse_retry_after("soon", wall_now=wall) is None
-    assert parse_retry_after("-5", wall_now=wall) is None
-    assert parse_retry_after(None, wall_now=wall) is None
 
 
 @pytest.mark.parametrize(

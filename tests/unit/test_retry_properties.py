@@ -46,7 +46,7 @@ def test_backoff_within_bounds(
         assert exponential / 2 <= delay <= exponential
     else:
         prev = base if previous is None else max(previous, base)
-        assert base <= delay <= min(cap, 3 * prev)
+        assert base <= delay <= min(cap, (factor + 1) * prev)
 
 
 @settings(max_examples=examples(60), deadline=None)

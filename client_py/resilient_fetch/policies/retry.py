@@ -1,9 +1,23 @@
 """Retry policy: which failures are retried, for which methods, and how long to back off.
 
-Backoff strategies (``none``, ``full``, ``equal``, ``decorrelated``, as in the AWS
-"Exponential Backoff and Jitter" article) are small functions keyed by name.
-A server's ``Retry-After`` wins over backoff and is honoured exactly; one longer
-than ``max_retry_after`` is not waited for: ``delay_for`` raises RateLimitedError.
+Backoff strategies (as in the AWS "Exponential Backoff and Jitter" article) are
+small functions keyed by name. For retry ``n`` (1-based) with ``exp(n) = min(cap,
+base * factor ** (n - 1))`` and ``prev`` the previous delay (``base`` at first, and
+never less than ``base``)::
+
+    none          exp(n)
+    full          uniform(0, exp(n))
+    equal         exp(n) / 2 + uniform(0, exp(n) / 2)
+    decorrelated  min(cap, uniform(base, prev * (factor + 1)))
+
+so ``factor`` sets the growth of every strategy: with the default factor 2,
+decorrelated is AWS's ``uniform(base, prev * 3)``; a larger factor widens the range
+each retry draws from (the expected delay grows about ``(factor + 1) / 2`` times
+per retry), and factor 1 keeps the delays near ``base``.
+
+A server's ``Retry-After`` (read by ``policies.limiter.server_wait``) wins over
+backoff and is honoured exactly; one longer than ``max_retry_after`` is not waited
+for: ``delay_for`` raises RateLimitedError.
 """
 
 from __future__ import annotations
@@ -11,8 +25,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping
-from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .. import _validate
 from .._errors import (
@@ -56,7 +69,8 @@ def _equal_jitter(policy: RetryPolicy, attempt: int, previous: float | None) -> 
 def _decorrelated_jitter(policy: RetryPolicy, attempt: int, previous: float | None) -> float:
     # A previous sleep below base (e.g. a Retry-After of 0) would let the range collapse.
     prev = policy.base if previous is None else max(previous, policy.base)
-    return min(policy.cap, max(policy.base, policy.rng.uniform(policy.base, prev * 3)))
+    high = prev * (policy.factor + 1)
+    return min(policy.cap, max(policy.base, policy.rng.uniform(policy.base, high)))
 
 
 JITTERS: dict[str, Callable[[RetryPolicy, int, float | None], float]] = {
@@ -129,10 +143,6 @@ class RetryPolicy:
             )
         return max(retry_after, 0.0)
 
-    def can_retry(self, attempt: int) -> bool:
-        """True while retry number ``attempt`` (1-based) is within ``max_retries``."""
-        return 1 <= attempt <= self.max_retries
-
     def should_retry_status(self, status: int) -> bool:
         """True for the statuses worth another attempt (408, 429, 5xx gateway errors)."""
         return status in self.retry_statuses
@@ -157,34 +167,6 @@ class RetryPolicy:
             return True
         return method in KEYED_METHODS and has_idempotency_key(headers)
 
-    def should_retry(
-        self,
-        attempt: int,
-        method: str,
-        headers: Mapping[str, str] | None = None,
-        *,
-        status: int | None = None,
-        error: BaseException | None = None,
-    ) -> bool:
-        """All rules at once: retry ``attempt`` of this method after this status or error."""
-        if not self.can_retry(attempt) or not self.is_retryable_method(method, headers):
-            return False
-        if error is not None:
-            return self.should_retry_error(error)
-        return status is not None and self.should_retry_status(status)
-
-    def snapshot(self) -> dict[str, Any]:
-        """The configuration as plain data."""
-        return {
-            "maxRetries": self.max_retries,
-            "base": self.base,
-            "factor": self.factor,
-            "cap": self.cap,
-            "jitter": self.jitter,
-            "retryStatuses": sorted(self.retry_statuses),
-            "maxRetryAfter": self.max_retry_after,
-        }
-
 
 def has_idempotency_key(headers: Mapping[str, str] | None) -> bool:
     """True when the headers carry a non-empty Idempotency-Key (any letter case)."""
@@ -192,22 +174,6 @@ def has_idempotency_key(headers: Mapping[str, str] | None) -> bool:
         return False
     wanted = IDEMPOTENCY_HEADER.lower()
     return any(name.lower() == wanted and str(value).strip() for name, value in headers.items())
-
-
-def parse_retry_after(value: str | None, *, wall_now: float) -> float | None:
-    """Seconds to wait from a Retry-After value (delta-seconds or HTTP date), else None."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        return None  # RFC 9110 dates are GMT; a zoneless one is not trustworthy
-    return max(0.0, when.timestamp() - wall_now)
 
 
 def _statuses(value: Iterable[int]) -> frozenset[int]:
