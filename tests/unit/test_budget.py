@@ -176,3 +176,36 @@ def test_retries_never_exceed_the_budget(
     early_retries = sum(1 for t in retries if t < ttl - width)
     early_requests = sum(1 for t in requests if t < ttl - width)
     assert early_retries <= reserve + ratio * early_requests + 1e-9
+
+
+def test_refund_returns_a_withdrawn_retry() -> None:
+    # The retry stage withdraws, then may refuse the retry (the deadline is too near):
+    # the token must go back, or every such refusal leaks one retry of the budget.
+    budget = RetryBudget(1.0, 0.0, 10.0, clock=FakeClock())  # one retry per request
+    budget.record_request()
+    assert budget.try_withdraw() and not budget.try_withdraw()
+    assert budget.refund()
+    assert budget.snapshot()["retries"] == 0 and budget.balance() == 1.0
+    assert budget.try_withdraw()  # the refunded retry can be spent again
+    # Nothing withdrawn is left to return: refund changes nothing (never negative).
+    assert budget.refund() and not budget.refund()
+    assert budget.snapshot()["retries"] == 0 and budget.balance() == 1.0
+
+
+def test_refund_takes_from_the_newest_bucket_still_in_the_window() -> None:
+    clock = ManualClock()
+    budget = RetryBudget(1.0, 0.0, 10.0, clock=clock)  # type: ignore[arg-type]
+    for _ in range(3):
+        budget.record_request()
+    assert budget.try_withdraw()  # t=0
+    clock.t = 3.0
+    assert budget.try_withdraw()  # t=3
+    assert budget.refund()  # from the t=3 bucket
+    clock.t = 10.5  # the t=0 bucket has left the window; its retry counts no more
+    assert budget.snapshot()["retries"] == 0
+    assert not budget.refund()
+    # Control: a retry still in the window is found even from an older bucket.
+    budget.record_request()  # the requests of t=0 left the window too
+    assert budget.try_withdraw()  # t=10.5
+    clock.t = 14.0
+    assert budget.refund() and budget.snapshot()["retries"] == 0

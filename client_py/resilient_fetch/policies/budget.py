@@ -63,6 +63,21 @@ class RetryBudget:
         self._retries[slot] += 1
         return True
 
+    def refund(self) -> bool:
+        """Return one withdrawn retry that was not made (e.g. refused for the deadline).
+
+        Takes it back from the newest bucket still in the window that holds a retry;
+        False (and nothing changes) when no withdrawn retry is left to return.
+        """
+        self._slot()
+        current, ring = self._current, len(self._epoch)
+        for back in range(ring):
+            slot = (current - back) % ring
+            if self._epoch[slot] == current - back and self._retries[slot] > 0:
+                self._retries[slot] -= 1
+                return True
+        return False
+
     def balance(self) -> float:
         """How many retries the budget would allow right now (may be fractional)."""
         self._slot()
