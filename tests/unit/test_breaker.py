@@ -550,3 +550,38 @@ async def test_stale_failure_does_not_reopen_a_half_open_breaker() -> None:
     breaker.reset()
     stale_probe.failure()  # from a half-open episode that is over
     assert breaker.state == "closed"
+
+
+# -- exact failure rates -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("threshold", [0.07, 0.1, 0.15, 0.29, 0.3, 0.57, 0.7, 1 / 3])
+def test_count_rate_reaches_a_decimal_threshold_exactly(threshold: float) -> None:
+    # 0.07 * 100 is 7.000000000000001 in floats: 7 failures of 100 must still open.
+    calls = 300 if threshold == 1 / 3 else 100
+    needed = round(threshold * calls)
+    for failures, opens in ((needed, True), (needed - 1, False)):  # and the control
+        strategy = CountFailureRate(threshold, size=calls, min_calls=calls)
+        for i in range(calls):
+            strategy.record(i >= failures, 0.0)
+        assert strategy.should_open(0.0) is opens, (threshold, failures)
+
+
+@pytest.mark.parametrize("threshold", [0.07, 0.29, 0.57])
+def test_time_rate_reaches_a_decimal_threshold_exactly(threshold: float) -> None:
+    needed = round(threshold * 100)
+    for failures, opens in ((needed, True), (needed - 1, False)):
+        strategy = TimeFailureRate(threshold, window=10.0, min_calls=100)
+        for i in range(100):
+            strategy.record(i >= failures, 1.0)
+        assert strategy.should_open(1.0) is opens, (threshold, failures)
+
+
+def test_seven_failures_in_a_hundred_open_the_breaker_at_rate_007() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(clock=clock, strategy=CountFailureRate(0.07, 100, 100))
+    succeed(breaker, 93)
+    fail(breaker, 6)
+    assert breaker.state == "closed"
+    fail(breaker)
+    assert breaker.state == "open"

@@ -9,6 +9,9 @@ States::
 
 A permit is tagged with the breaker's generation (bumped on every state change),
 so an outcome that arrives after the state moved on counts neither way.
+
+Failure rates are compared exactly: the threshold is read as the decimal it was
+written as (0.07 is 7/100), so 7 failures in 100 calls reach it.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Iterator
+from fractions import Fraction
 from typing import Any, Protocol
 
 from .. import _validate
 from .._clock import Clock, SystemClock
 from .._errors import CircuitOpenError, ConfigError
-
-EventSink = Callable[[str, dict[str, Any]], None]
+from .._events import EventSink
+from ._bounded import BoundedKeys
 
 CLOSED = "closed"
 OPEN = "open"
@@ -32,12 +36,21 @@ ISOLATED = "isolated"
 _EMPTY = -(2**62)  # bucket index of a slot that holds nothing (far below any real index)
 
 
-def _rate(value: Any) -> float:
-    return _validate.number("breaker.threshold", value, low=0.0, low_inclusive=False, high=1.0)
+def _rate(value: Any) -> tuple[float, int, int]:
+    """The threshold, and its numerator and denominator as the decimal written."""
+    rate = _validate.number("breaker.threshold", value, low=0.0, low_inclusive=False, high=1.0)
+    # repr() is the shortest decimal that reads back as the same float: the user's.
+    exact = Fraction(repr(rate))
+    return rate, exact.numerator, exact.denominator
 
 
 class BreakerStrategy(Protocol):
-    """Decides when a closed breaker opens, from a stream of call outcomes."""
+    """Decides when a closed breaker opens, from a stream of call outcomes.
+
+    A strategy may also have ``idle(now) -> bool``: True when it holds no failure
+    that matters, so the registry may drop an unused breaker (see BreakerRegistry);
+    without it the breaker is only dropped at the registry's ``max_keys`` cap.
+    """
 
     def record(self, success: bool, now: float) -> None:
         """Record one call outcome."""
@@ -75,6 +88,10 @@ class ConsecutiveFailures:
         """Forget the run of failures."""
         self.failures = 0
 
+    def idle(self, now: float) -> bool:
+        """True with no failure in the current run."""
+        return self.failures == 0
+
     def snapshot(self, now: float | None = None) -> dict[str, Any]:
         """The current run of failures."""
         return {
@@ -88,7 +105,7 @@ class CountFailureRate:
     """Open when failures / calls >= ``threshold`` over the last ``size`` calls (>= min_calls)."""
 
     def __init__(self, threshold: float = 0.5, size: int = 20, min_calls: int = 10) -> None:
-        self.threshold = _rate(threshold)
+        self.threshold, self._num, self._den = _rate(threshold)
         self.size = _validate.integer("breaker.size", size, low=1)
         # More than `size` would never be reached: the breaker could never open.
         self.min_calls = _validate.integer("breaker.min_calls", min_calls, low=1, high=self.size)
@@ -106,12 +123,16 @@ class CountFailureRate:
     def should_open(self, now: float) -> bool:
         """True when enough calls were seen and the failure rate reaches the threshold."""
         calls = len(self._window)
-        return calls >= self.min_calls and self._failures >= self.threshold * calls
+        return calls >= self.min_calls and self._failures * self._den >= self._num * calls
 
     def reset(self) -> None:
         """Forget the window."""
         self._window.clear()
         self._failures = 0
+
+    def idle(self, now: float) -> bool:
+        """True with no failure in the window."""
+        return self._failures == 0
 
     def snapshot(self, now: float | None = None) -> dict[str, Any]:
         """Calls and failures in the window."""
@@ -141,7 +162,7 @@ class TimeFailureRate:
         buckets: int = 10,
         min_calls: int = 10,
     ) -> None:
-        self.threshold = _rate(threshold)
+        self.threshold, self._num, self._den = _rate(threshold)
         self.window = _validate.number("breaker.window", window, low=0.0, low_inclusive=False)
         self.buckets = _validate.integer("breaker.buckets", buckets, low=1)
         self.min_calls = _validate.integer("breaker.min_calls", min_calls, low=1)
@@ -174,12 +195,16 @@ class TimeFailureRate:
     def should_open(self, now: float) -> bool:
         """True when enough calls fall in the window and the failure rate reaches threshold."""
         calls, failures = self._totals(now)
-        return calls >= self.min_calls and failures >= self.threshold * calls
+        return calls >= self.min_calls and failures * self._den >= self._num * calls
 
     def reset(self) -> None:
         """Empty every bucket."""
         for slot in self._slots:
             slot[0], slot[1], slot[2] = _EMPTY, 0, 0
+
+    def idle(self, now: float) -> bool:
+        """True with no failure in the window as of ``now``."""
+        return self._totals(now)[1] == 0
 
     def snapshot(self, now: float | None = None) -> dict[str, Any]:
         """Calls and failures in the window as of ``now`` (default: the latest bucket)."""
@@ -287,6 +312,7 @@ class CircuitBreaker:
         self._open_until = 0.0
         self._probes = 0
         self._probe_successes = 0
+        self._active = 0  # permits not yet settled
 
     # -- state -------------------------------------------------------------
 
@@ -333,16 +359,32 @@ class CircuitBreaker:
             return self._open_until - now
         return 0.0
 
+    @property
+    def in_use(self) -> bool:
+        """True while dropping this breaker would lose state: not closed, or calls in flight."""
+        return self._state != CLOSED or self._active > 0
+
+    @property
+    def idle(self) -> bool:
+        """True when a new breaker would behave the same: closed, nothing in flight, and
+        the strategy holds no failure (one without ``idle()`` is never idle)."""
+        if self.in_use:
+            return False
+        idle = getattr(self.strategy, "idle", None)
+        return callable(idle) and bool(idle(self._clock.now()))
+
     # -- calls -------------------------------------------------------------
 
     def acquire(self) -> BreakerPermit:
         """A permit to call, or ``CircuitOpenError`` when the call must fail fast."""
         if self._state == CLOSED:
+            self._active += 1
             return BreakerPermit(self, self._generation, False)
         now = self._clock.now()
         state = self._refresh(now)
         if state == HALF_OPEN and self._probes < self.half_open_max_probes:
             self._probes += 1
+            self._active += 1
             return BreakerPermit(self, self._generation, True)
         retry_after = self._open_until - now if state == OPEN else None
         raise CircuitOpenError(
@@ -357,6 +399,7 @@ class CircuitBreaker:
         return threshold is not None and duration is not None and duration > threshold
 
     def _settle(self, permit: BreakerPermit, outcome: str) -> None:
+        self._active -= 1
         if permit._generation != self._generation:
             return  # the breaker changed state since: a stale outcome counts neither way
         now = self._clock.now()
@@ -413,28 +456,61 @@ class CircuitBreaker:
 
 
 class BreakerRegistry:
-    """One breaker per key (origin by default), created on first use by ``factory``."""
+    """One breaker per key (origin by default), created on first use by ``factory``.
 
-    def __init__(self, factory: Callable[[str], CircuitBreaker]) -> None:
+    Bounded: a breaker that is idle (closed, no call in flight, no failure recorded)
+    and unused for a second is dropped as new keys arrive, and ``prune()`` drops
+    every idle one now. At ``max_keys`` a new key evicts the least recently used
+    breaker that is closed with no call in flight, forgetting its failures. An open,
+    half-open or isolated breaker, or one with calls in flight, is never evicted, so
+    only such breakers can take the count past ``max_keys``. ``clock`` (the one the
+    breakers use) times how recently a key was used.
+    """
+
+    def __init__(
+        self,
+        factory: Callable[[str], CircuitBreaker],
+        *,
+        max_keys: int = 1000,
+        clock: Clock | None = None,
+    ) -> None:
         if not callable(factory):
             raise ConfigError("breaker.factory", factory, "a callable key -> CircuitBreaker")
         self._factory = factory
-        self._breakers: dict[str, CircuitBreaker] = {}
+        self.max_keys = _validate.integer("breaker.max_keys", max_keys, low=1)
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._breakers: BoundedKeys[CircuitBreaker] = BoundedKeys(
+            self.max_keys, pinned=_in_use, idle=_idle
+        )
 
     def get(self, key: str) -> CircuitBreaker:
         """The breaker for ``key``, created if needed."""
-        breaker = self._breakers.get(key)
+        now = self._clock.now()
+        breaker = self._breakers.get(key, now)
         if breaker is None:
-            breaker = self._breakers[key] = self._factory(key)
+            breaker = self._breakers.insert(key, self._factory(key), now)
         return breaker
 
+    def prune(self) -> int:
+        """Drop every idle breaker now; returns how many were dropped."""
+        now = self._clock.now()
+        return self._breakers.sweep(now, now)
+
     def items(self) -> Iterator[tuple[str, CircuitBreaker]]:
-        """(key, breaker) pairs, in creation order."""
-        return iter(list(self._breakers.items()))
+        """(key, breaker) pairs, least recently used first."""
+        return self._breakers.items()
 
     def __contains__(self, key: object) -> bool:
-        return key in self._breakers
+        return isinstance(key, str) and self._breakers.peek(key) is not None
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Every breaker's snapshot, by key."""
         return {key: breaker.snapshot() for key, breaker in self._breakers.items()}
+
+
+def _in_use(breaker: CircuitBreaker, now: float) -> bool:
+    return breaker.in_use
+
+
+def _idle(breaker: CircuitBreaker, now: float) -> bool:
+    return breaker.idle
