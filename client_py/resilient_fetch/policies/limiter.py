@@ -125,11 +125,6 @@ class SlidingWindow:
             return rounds * self.window
         return self._wait_until(self._times[index] + self.window, now) + rounds * self.window
 
-    def used(self, now: float | None = None) -> int:
-        """Admissions within the window ending now."""
-        now = self._clock.now() if now is None else now
-        return sum(1 for t in self._times if t >= now - self.window)
-
     def idle(self, now: float) -> bool:
         """True when no admission is left in the window ending at ``now``."""
         return not self._times or self._times[-1] < now - self.window

@@ -150,7 +150,7 @@ class RetryPolicy:
     def should_retry_error(self, exc: BaseException) -> bool:
         """True for network errors, per-attempt timeouts and a bounded RateLimitedError."""
         if isinstance(exc, OfflineError):
-            return False  # the offline gate waits for the network instead
+            return False  # another attempt cannot help before the network is back
         if isinstance(exc, NetworkError):
             return True
         if isinstance(exc, TimeoutError):
