@@ -15,7 +15,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.config.from_mapping(_config.load(test_config))
 
-    from . import access_log, api, cors, errors, health, idempotency, items, security, site
+    from . import (
+        access_log,
+        api,
+        cors,
+        errors,
+        health,
+        idempotency,
+        items,
+        openapi,
+        security,
+        site,
+    )
     from .storage import storage_from_uri
 
     storage = storage_from_uri(str(app.config["STORAGE_URI"]), str(app.config["STORAGE_PREFIX"]))
@@ -39,6 +50,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(openapi.bp)
     if app.config.get("DIST_DIR"):
         app.register_blueprint(site.bp)
     return app
