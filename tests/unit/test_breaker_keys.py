@@ -62,8 +62,11 @@ def test_twenty_thousand_origins_keep_at_most_max_keys_and_memory_returns() -> N
         after = tracemalloc.get_traced_memory()[0] - baseline
     finally:
         tracemalloc.stop()
-    assert peak > 500_000, peak  # control: the measurement sees 1,000 breakers
-    assert after < 100_000, (peak, after)
+    # Control: the measurement sees the 1,000 breakers held (a few hundred bytes each,
+    # about half that on 32-bit wasm)...
+    assert peak > 200_000, peak
+    # ...and nearly all of it is given back.
+    assert after < peak / 10, (peak, after)
 
 
 def test_idle_breakers_are_swept_as_new_keys_arrive() -> None:

@@ -51,10 +51,11 @@ async def test_twenty_thousand_origins_keep_at_most_max_keys_and_memory_returns(
         after = tracemalloc.get_traced_memory()[0] - baseline
     finally:
         tracemalloc.stop()
-    # Control: the measurement sees the 1,000 held keys (about a kilobyte each)...
-    assert peak > 500_000, peak
+    # Control: the measurement sees the 1,000 keys held (about a kilobyte each, half
+    # that on 32-bit wasm)...
+    assert peak > 200_000, peak
     # ...and nearly all of it is given back (20,000 keys held would be ~25 MB).
-    assert after < 100_000, (peak, after)
+    assert after < peak / 10, (peak, after)
 
 
 async def test_idle_keys_are_swept_as_new_keys_arrive_without_reaching_the_cap() -> None:
