@@ -151,12 +151,14 @@ class GuardedServer(TcpWSGIServer):  # type: ignore[misc]
         idle_cutoff = now - self.idle_timeout_s  # waitress's clock: time.time()
         mono = time.monotonic()
         for channel in list(self.active_channels.values()):
-            if not channel.requests and channel.last_activity < idle_cutoff:
+            if not isinstance(channel, GuardedChannel) or channel.requests:
+                continue  # a request is being answered: the app's own bounds apply
+            idle = channel.last_activity < idle_cutoff
+            partial = channel.request is not None and channel.request_started is not None
+            if partial and (idle or channel.overdue(mono, self.request_timeout_s)):
+                channel.time_out()  # 408, as nginx's client_header/body_timeout
+            elif idle:
                 channel.will_close = True
-            elif isinstance(channel, GuardedChannel) and channel.overdue(
-                mono, self.request_timeout_s
-            ):
-                channel.time_out()
 
 
 def server_settings(config: Mapping[str, Any]) -> dict[str, Any]:
