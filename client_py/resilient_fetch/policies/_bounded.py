@@ -10,11 +10,14 @@ without end. The owner says what an entry's state means through two predicates:
 
 Every ``max(sweep_every, size after the last sweep)`` inserts, a sweep drops the
 idle entries not used in the last ``grace`` seconds (so a fast rotation over many
-keys is not re-created on every use). At ``max_keys`` an insert evicts the least
-recently used entry that is not pinned; pinned ones met on the way are set aside
-until the next sweep, so each insert does amortised O(1) work. Only pinned entries
-can take the count past ``max_keys`` (plus, when every other entry is pinned, the
-one just inserted).
+keys is not re-created on every use). A use is recorded as the sweep period it fell
+in, not as a clock reading, so a lookup costs no clock call; an entry counts as
+used until the end of its period, which only makes it look more recent.
+
+At ``max_keys`` an insert evicts the least recently used entry that is not pinned;
+pinned ones met on the way are set aside until the next sweep, so each insert does
+amortised O(1) work. Only pinned entries can take the count past ``max_keys``
+(plus, when every other entry is pinned, the one just inserted).
 """
 
 from __future__ import annotations
@@ -30,11 +33,11 @@ IDLE_GRACE = 1.0
 
 
 class _Entry(Generic[V]):
-    __slots__ = ("used_at", "value")
+    __slots__ = ("period", "value")
 
-    def __init__(self, value: V, now: float) -> None:
+    def __init__(self, value: V, period: int) -> None:
         self.value = value
-        self.used_at = now
+        self.period = period  # the sweep period of its last use
 
 
 class BoundedKeys(Generic[V]):
@@ -60,11 +63,13 @@ class BoundedKeys(Generic[V]):
         self._held: dict[str, _Entry[V]] = {}
         self._inserts = 0
         self._sweep_after = sweep_every
+        self._period = 0
+        self._period_ends: dict[int, float] = {}  # when each past period ended
 
     def __len__(self) -> int:
         return len(self._lru) + len(self._held)
 
-    def get(self, key: str, now: float) -> V | None:
+    def get(self, key: str) -> V | None:
         """The value for ``key`` (marked as used now), or None."""
         entry = self._lru.get(key)
         if entry is not None:
@@ -73,7 +78,7 @@ class BoundedKeys(Generic[V]):
             entry = self._held.get(key)
             if entry is None:
                 return None
-        entry.used_at = now
+        entry.period = self._period
         return entry.value
 
     def peek(self, key: str) -> V | None:
@@ -88,7 +93,7 @@ class BoundedKeys(Generic[V]):
             self.sweep(now, now - self._grace)
         if len(self) >= self.max_keys:
             self._evict_one(now)
-        self._lru[key] = _Entry(value, now)
+        self._lru[key] = _Entry(value, self._period)
         return value
 
     def items(self) -> Iterator[tuple[str, V]]:
@@ -106,8 +111,13 @@ class BoundedKeys(Generic[V]):
         for key, entry in self._held.items():  # back into the running, oldest use first
             lru[key] = entry
         self._held = {}
-        idle = self._idle
-        stale = [k for k, e in lru.items() if e.used_at <= unused_since and idle(e.value, now)]
+        idle, ends, current = self._idle, self._period_ends, self._period
+        stale = [
+            key
+            for key, entry in lru.items()
+            if (ends[entry.period] if entry.period != current else now) <= unused_since
+            and idle(entry.value, now)
+        ]
         for key in stale:
             del lru[key]
         if len(stale) > len(lru):
@@ -117,6 +127,12 @@ class BoundedKeys(Generic[V]):
             self._evict_one(now)
         self._inserts = 0
         self._sweep_after = max(self._sweep_every, len(self))
+        # A new period starts; keep the end times of periods some entry still names.
+        ends[current] = now
+        live = {entry.period for entry in lru.values()}
+        live.update(entry.period for entry in self._held.values())
+        self._period_ends = {period: ends[period] for period in live if period in ends}
+        self._period = current + 1
         return len(stale)
 
     def _evict_one(self, now: float) -> None:

@@ -485,10 +485,9 @@ class BreakerRegistry:
 
     def get(self, key: str) -> CircuitBreaker:
         """The breaker for ``key``, created if needed."""
-        now = self._clock.now()
-        breaker = self._breakers.get(key, now)
+        breaker = self._breakers.get(key)
         if breaker is None:
-            breaker = self._breakers.insert(key, self._factory(key), now)
+            breaker = self._breakers.insert(key, self._factory(key), self._clock.now())
         return breaker
 
     def prune(self) -> int:

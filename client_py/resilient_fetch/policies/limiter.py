@@ -427,7 +427,7 @@ class RateLimiter:
 
     def _resolve(self, url: str, now: float) -> tuple[str, _KeyState]:
         key, rule = self._match(url)
-        state = self._keys.get(key, now)
+        state = self._keys.get(key)
         if state is None:
             state = self._keys.insert(key, _KeyState(rule.build(self._clock)), now)
         return key, state
