@@ -22,7 +22,7 @@ class Recorder:
         self.events: list[tuple[str, dict[str, Any]]] = []
 
     def __call__(self, name: str, payload: dict[str, Any]) -> None:
-        json.dumps(payload)  # payloads must be plain data
+        json.dumps(payload, allow_nan=False)  # payloads must be plain data
         self.events.append((name, payload))
 
     @property
@@ -237,7 +237,7 @@ async def test_snapshot_performs_the_lazy_transition_and_is_json() -> None:
     breaker, _ = opened(clock)
     await clock.advance(61.0)
     snap = breaker.snapshot()
-    json.dumps(snap)
+    json.dumps(snap, allow_nan=False)
     assert snap["state"] == "half_open"
     assert snap["retryAfter"] is None and snap["openUntil"] is None
     assert snap["failures"]["consecutiveFailures"] == 5
@@ -470,7 +470,7 @@ def test_registry_creates_one_breaker_per_key() -> None:
     assert made == ["http://a", "http://b"]
     assert [k for k, _ in registry.items()] == ["http://a", "http://b"]
     snap = registry.snapshot()
-    json.dumps(snap)
+    json.dumps(snap, allow_nan=False)
     assert snap["http://a"]["state"] == "closed"
     assert snap["http://b"]["state"] == "open"
     assert "http://a" in registry and "http://c" not in registry

@@ -44,7 +44,7 @@ def test_defaults_and_snapshot() -> None:
         "minPerSecond": 10.0,
         "ttl": 10.0,
     }
-    json.dumps(snap)
+    json.dumps(snap, allow_nan=False)
 
 
 def test_flood_allows_floor_times_ttl_plus_ratio_of_requests() -> None:

@@ -32,7 +32,7 @@ class Recorder:
 
     def __call__(self, name: str, payload: dict[str, Any]) -> None:
         assert name == "rate_limited"
-        json.dumps(payload)
+        json.dumps(payload, allow_nan=False)
         self.events.append(payload)
 
 
@@ -522,7 +522,7 @@ async def test_route_rule_has_its_own_counter_per_origin() -> None:
     assert lim.key_for(upload) == "http://api.test|*/upload*"
     assert lim.key_for("HTTP://API.test/x") == "http://api.test"
     snap = lim.snapshot()
-    json.dumps(snap)
+    json.dumps(snap, allow_nan=False)
     assert snap["http://api.test|*/upload*"]["used"] == 5
     assert snap["http://api.test"]["used"] == 1
     await clock.advance(60.001)
