@@ -25,7 +25,7 @@ from typing import Any
 
 from .common import DOCS_DIR, RESULTS_DIR, ROOT, log, write_result
 
-ALL = ("cpython_overhead", "scale", "browser_overhead", "startup")
+ALL = ("cpython_overhead", "scale", "browser_overhead", "startup", "backend_memory")
 QUICK_DIR = Path(tempfile.gettempdir()) / "resilient-fetch-bench-quick"
 
 
@@ -73,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import scale
 
         results.append(scale.run(quick=args.quick))
+    if "backend_memory" in only:
+        from . import backend_memory
+
+        results.append(backend_memory.run(2_000 if args.quick else 10_000))
     if only & {"browser_overhead", "startup"}:
         from . import browser
 
