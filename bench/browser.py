@@ -364,9 +364,10 @@ def _startup_samples(
 
 def startup(browser: Any, base_url: str, facts: dict[str, Any], *, quick: bool) -> dict[str, Any]:
     """Navigation -> ready for createClient() (snapshot / plain) and bare loadPyodide()."""
-    rounds = 2 if quick else 7
-    log(f"startup: 1 warm-up round + {rounds} rounds of {len(STARTUP_MODES)} modes, cold + warm")
-    for mode in STARTUP_MODES:
+    # Every sample launches its own profile: a quick run skips the warm-up round.
+    rounds, warmup = (2, 0) if quick else (7, 1)
+    log(f"startup: {warmup} warm-up + {rounds} rounds of {len(STARTUP_MODES)} modes, cold + warm")
+    for mode in STARTUP_MODES * warmup:
         _startup_samples(browser, base_url, facts, mode)
     samples: dict[str, list[dict[str, Any]]] = {}
     for i in range(rounds):
@@ -404,7 +405,7 @@ def startup(browser: Any, base_url: str, facts: dict[str, Any], *, quick: bool) 
         "machine": {**machine_info(), **facts},
         "config": {
             "rounds": rounds,
-            "warmup_rounds": 1,
+            "warmup_rounds": warmup,
             "order": "every round runs each mode once, first mode rotated",
             "sample": "a new Chromium profile (empty disk cache) per mode and round: its first "
             "navigation is the cold sample, a second navigation to the same page the warm one; "
