@@ -148,6 +148,21 @@ class RateLimitRule(_Checked):
     rate: float | None = _f(None, number(min=0.0, exclusive=True, optional=True))
     burst: int | None = _f(None, lambda p, v: None if v is None else integer(min=1)(p, v))
 
+    def _cross_check(self) -> None:
+        if self.pattern is not None and not self.pattern:
+            raise ConfigError("rule.pattern", self.pattern, "a non-empty glob string")
+        _kind_fields(self, "rule")
+
+
+def _kind_fields(cfg: Any, section: str) -> None:
+    """``rate`` and ``burst`` belong to token_bucket; a sliding window has neither."""
+    if cfg.kind == "sliding_window":
+        for name in ("rate", "burst"):
+            if getattr(cfg, name) is not None:
+                raise ConfigError(
+                    f"{section}.{name}", getattr(cfg, name), "null unless kind is 'token_bucket'"
+                )
+
 
 @dataclass(frozen=True)
 class LimiterConfig(_Checked):
@@ -164,6 +179,9 @@ class LimiterConfig(_Checked):
     burst: int | None = _f(None, lambda p, v: None if v is None else integer(min=1)(p, v))
     rules: tuple[RateLimitRule, ...] = _f((), lambda p, v: _rules(p, v))
     max_keys: int = _f(1000, integer(min=1))
+
+    def _cross_check(self) -> None:
+        _kind_fields(self, "limiter")
 
 
 @dataclass(frozen=True)
@@ -239,7 +257,11 @@ def _names(cls: type) -> str:
 def _rules(path: str, value: Any) -> tuple[RateLimitRule, ...]:
     if isinstance(value, str | bytes | Mapping) or not hasattr(value, "__iter__"):
         raise ConfigError(path, value, "a list of rule objects")
-    return tuple(build(RateLimitRule, rule, f"{path}[{i}]") for i, rule in enumerate(value))
+    rules = tuple(build(RateLimitRule, rule, f"{path}[{i}]") for i, rule in enumerate(value))
+    for i, rule in enumerate(rules):
+        if rule.pattern is None:
+            raise ConfigError(f"{path}[{i}].pattern", None, "a glob string such as '*/upload*'")
+    return rules
 
 
 def _max_wait(path: str, value: Any) -> Any:

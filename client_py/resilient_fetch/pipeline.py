@@ -106,7 +106,8 @@ def build_stages(
         # Breakers are made per key on first use; build one now so a bad
         # combination fails at construction, not on the first request.
         factory("")
-        stages.append(BreakerStage(BreakerRegistry(factory), breaker.key, clock))
+        registry = BreakerRegistry(factory, max_keys=breaker.max_keys, clock=clock)
+        stages.append(BreakerStage(registry, breaker.key, clock))
     if limiter.enabled:
         stages.append(
             LimiterStage(

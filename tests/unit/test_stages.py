@@ -404,3 +404,41 @@ async def test_real_clock_network_error_is_retried_and_reported() -> None:
     with pytest.raises(NetworkError):
         await client.get(URL)
     assert len(attempts) == 3
+
+
+@pytest.mark.parametrize(
+    ("limiter", "field"),
+    [
+        ({"rate": 5}, "limiter.rate"),  # the limiter itself used to say limiter.default.rate
+        ({"rules": [{"pattern": "*/x*", "burst": 3}]}, "limiter.rules[0].burst"),
+        ({"rules": [{"limit": 3}]}, "limiter.rules[0].pattern"),
+        ({"rules": [{"pattern": ""}]}, "limiter.rules[0].pattern"),
+    ],
+)
+def test_limiter_cross_field_errors_name_the_config_field(
+    limiter: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        Client(transport=MockTransport(ok), limiter=limiter)
+    assert info.value.field == field
+
+
+async def test_a_retry_cancelled_during_backoff_gives_its_budget_token_back() -> None:
+    clock = FakeClock()
+    client = make_client(statuses(503), clock, retry={"jitter": "none", "base": 5.0})
+    task = asyncio.ensure_future(client.get(URL))
+    await clock.advance(1)  # first attempt failed; the retry is sleeping its 5 s backoff
+    assert client.budget.snapshot()["retries"] == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert client.budget.snapshot()["retries"] == 0
+
+
+async def test_breaker_registry_is_bounded_by_breaker_max_keys() -> None:
+    client = Client(transport=MockTransport(ok), breaker={"max_keys": 5}, limiter={"max_keys": 5})
+    for i in range(50):
+        await client.get(f"http://h{i}.test/")
+    state = client.state()
+    assert len(state["breakers"]) <= 5 and len(state["limiter"]) <= 5
+    assert len(state["breakers"]) >= 1  # control: breakers were made

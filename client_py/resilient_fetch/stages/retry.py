@@ -76,7 +76,11 @@ class RetryStage:
                 self._emit(call, None, error, response, refused="budget")
                 return _finish(response, error)
             self._emit(call, delay, error, response)
-            await self.clock.sleep(delay)
+            try:
+                await self.clock.sleep(delay)
+            except BaseException:
+                self.budget.refund()  # cancelled while backing off: the retry was never made
+                raise
             previous = delay
 
     def _emit(
