@@ -38,6 +38,7 @@ Promise.all([runtime, client, response])
       issuedBeforeReady, boot: rt.boot, sameRuntime: again === rt,
       status: resp.status, isResponse: resp instanceof Response, body: await resp.json(),
       python: rt.pyodide.runPython("import sys; 'resilient_fetch.js_api' in sys.modules"),
+      random: rt.pyodide.runPython("import random; random.random()"),
     };
     status.dataset.state = "done";
   })
@@ -61,7 +62,9 @@ def _run(page: Page, demo_server: DemoServer) -> dict[str, Any]:
     return result
 
 
-def _serve_manifest(page: Page, demo_server: DemoServer, edit: Callable[[dict], None]) -> None:
+def _serve_manifest(
+    page: Page, demo_server: DemoServer, edit: Callable[[dict[str, Any]], object]
+) -> None:
     def handler(route: Route) -> None:
         manifest = _manifest()
         edit(manifest)
@@ -90,6 +93,9 @@ def test_client_boots_from_the_snapshot_and_serves_a_request_made_during_startup
     assert result["isResponse"] and result["status"] == 200
     assert isinstance(result["body"], (list, dict))
     assert result["sameRuntime"] and result["python"] is True
+    # Each page restores the same memory; its `random` must not replay the build's draws.
+    again = _run(page, demo_server)
+    assert again["boot"] == "snapshot" and again["random"] != result["random"]
 
 
 def test_snapshot_is_served_with_long_cache_headers(demo_server: DemoServer) -> None:
@@ -113,7 +119,7 @@ def test_snapshot_is_served_with_long_cache_headers(demo_server: DemoServer) -> 
     ],
 )
 def test_a_missing_or_stale_snapshot_boots_plain(
-    page: Page, demo_server: DemoServer, edit: Callable[[dict], None]
+    page: Page, demo_server: DemoServer, edit: Callable[[dict[str, Any]], object]
 ) -> None:
     requested: list[str] = []
     page.on("request", lambda r: requested.append(r.url))

@@ -67,7 +67,9 @@ async function bootRuntime(useSnapshot) {
   pyodide ??= await loadPyodide({ indexURL });
   await yieldToPage();
   pyodide.registerJsModule("_resilient_fetch_js", { fetchOnce });
-  const sitePackages = pyodide.runPython("import site; site.getsitepackages()[0]");
+  // A snapshot restores the `random` module's state as the build left it: every
+  // page would draw the same numbers. Reseed it from the browser's entropy.
+  const sitePackages = pyodide.runPython("import random, site; random.seed(); site.getsitepackages()[0]");
   // The snapshot holds the imported modules, not the file system: unpack the
   // wheel either way, for anything imported later (and tracebacks).
   pyodide.unpackArchive(new Uint8Array(await wheel), "wheel", { extractDir: sitePackages });
