@@ -26,6 +26,7 @@ from flask import Flask
 from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import TcpWSGIServer
 from waitress.task import ErrorTask, WSGITask
 from waitress.utilities import Error
@@ -92,11 +93,26 @@ def without_hop_by_hop(app: Any) -> Any:
     return wsgi
 
 
+class StrictParser(HTTPRequestParser):  # type: ignore[misc]
+    """waitress's parser, but a URI ``urlsplit`` refuses (``http://[::1/x``) is a 400.
+
+    waitress only catches its own ParsingError there: the ValueError escaped,
+    the connection closed without an answer and a traceback went to the log.
+    """
+
+    def parse_header(self, header_plus: bytes) -> None:
+        try:
+            super().parse_header(header_plus)
+        except ValueError as exc:
+            raise ParsingError(f"Bad URI: {exc}") from None
+
+
 class GuardedChannel(HTTPChannel):  # type: ignore[misc]
     """An HTTP channel that remembers when the request being received started."""
 
     task_class = SocketTask
     error_task_class = JSONErrorTask
+    parser_class = StrictParser
     request_started: float | None = None
 
     def received(self, data: bytes) -> bool:

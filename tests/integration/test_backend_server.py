@@ -120,6 +120,9 @@ def test_a_body_shorter_than_its_content_length_gets_408(server: tuple[str, int]
             b"request_too_large",
         ),
         (b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", b"400", None),
+        # urlsplit() raises on it: waitress dropped the connection with a traceback.
+        (b"GET http://[::1/x HTTP/1.1\r\nHost: x\r\n\r\n", b"400", b"bad_request"),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", b"501", None),
     ],
 )
 def test_errors_below_flask_are_json(
