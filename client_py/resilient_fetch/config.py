@@ -68,7 +68,7 @@ def statuses(path: str, value: Any) -> Any:
     """A list of HTTP status codes (100-599)."""
     if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
         raise ConfigError(path, value, "a list of HTTP status codes")
-    out = frozenset(integer(min=100)(f"{path}[]", v) for v in value)
+    out = frozenset(integer(min=100)(f"{path}[{i}]", v) for i, v in enumerate(value))
     if any(v > 599 for v in out):
         raise ConfigError(path, sorted(out), "status codes between 100 and 599")
     return out
@@ -227,6 +227,30 @@ class TimeoutConfig(_Checked):
     total: float | None = _f(120.0, number(min=0.0, exclusive=True, optional=True))
 
 
+@dataclass(frozen=True)
+class CacheConfig(_Checked):
+    """The query cache (TanStack Query's model) and HTTP revalidation; times in seconds."""
+
+    _section = "cache"
+
+    enabled: bool = _f(True, boolean)
+    stale_time: float = _f(0.0, number(min=0.0))
+    gc_time: float = _f(300.0, number(min=0.0))
+    max_bytes: int = _f(10_000_000, integer(min=1))
+    refetch_on_window_focus: bool = _f(True, boolean)
+    refetch_on_reconnect: bool = _f(True, boolean)
+    revalidate: bool = _f(True, boolean)
+
+
+@dataclass(frozen=True)
+class DedupeConfig(_Checked):
+    """In-flight dedupe of identical GET/HEAD requests."""
+
+    _section = "dedupe"
+
+    enabled: bool = _f(True, boolean)
+
+
 def build(cls: type[C], value: Any, path: str) -> C:
     """Validate a mapping (or an instance, or None for defaults) into ``cls``."""
     if value is None:
@@ -291,6 +315,7 @@ class RequestOptions(_Checked):
     rate_limit_mode: str | None = _f(
         None, lambda p, v: None if v is None else choice("wait", "reject")(p, v)
     )
+    dedupe: bool | None = _f(None, lambda p, v: None if v is None else boolean(p, v))
 
 
 def _idem(path: str, value: Any) -> Any:

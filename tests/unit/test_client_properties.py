@@ -136,7 +136,8 @@ def assert_names_a_real_field(field: str, section: str, given: dict[str, Any]) -
     if section == "limiter" and name.startswith("rules["):
         assert tail.split(".")[0] in RateLimitRule.__dataclass_fields__, field
         return
-    assert name in SECTIONS[section].__dataclass_fields__, field
+    assert name.split("[")[0] in SECTIONS[section].__dataclass_fields__, field
+    assert "[]" not in name, field  # an index the caller can find, not a bare []
     assert not tail or name == "max_wait", field
 
 
