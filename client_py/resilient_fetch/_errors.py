@@ -15,7 +15,9 @@ carries a stable ``code`` string, which the JS shim copies onto the rejected
     ├── CircuitOpenError           CIRCUIT_OPEN
     ├── RateLimitedError           RATE_LIMITED
     ├── QueueFullError             QUEUE_FULL
-    └── RetryBudgetExceededError   RETRY_BUDGET
+    ├── RetryBudgetExceededError   RETRY_BUDGET
+    ├── OutboxFullError            OUTBOX_FULL  (enqueue stored nothing)
+    └── DeadLetterError            DEAD_LETTER  (an outbox write will not be sent)
 
 HTTP error statuses are not exceptions: like ``fetch``, the client returns the
 ``Response``, so callers decide what a 404 means.
@@ -221,3 +223,48 @@ class RetryBudgetExceededError(ResilienceError):
     """Retrying would exceed the client's retry budget."""
 
     code = "RETRY_BUDGET"
+
+
+class OutboxFullError(ResilienceError):
+    """The outbox is at ``max_entries`` or ``max_bytes``: the write was NOT stored."""
+
+    code = "OUTBOX_FULL"
+
+    def __init__(self, message: str, *, limit: str = "", value: int = 0) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.value = value
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data description, with the bound that was hit."""
+        out = super().to_dict()
+        out.update(limit=self.limit, value=self.value)
+        return out
+
+
+class DeadLetterError(ResilienceError):
+    """An outbox write was moved to the dead letter; ``reason`` says why.
+
+    ``response`` is the server's answer when there was one (a 4xx other than
+    408/429, or the last answer before max attempts).
+    """
+
+    code = "DEAD_LETTER"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        id: str = "",
+        reason: str = "",
+        response: Response | None = None,
+    ) -> None:
+        super().__init__(message, response=response)
+        self.id = id
+        self.reason = reason
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data description, with the entry id and the reason."""
+        out = super().to_dict()
+        out.update(id=self.id, reason=self.reason)
+        return out

@@ -68,6 +68,8 @@ class Client:
         stages: Sequence[Stage] = (),
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        outbox: Mapping[str, Any] | None = None,
+        store: Any = None,
     ) -> None:
         if not isinstance(base_url, str):
             raise ConfigError("base_url", base_url, "a URL string such as 'http://127.0.0.1:8000/'")
@@ -91,6 +93,14 @@ class Client:
         self.idempotency_keys = idempotency_keys
         self.events = EventEmitter()
         self.metrics = Metrics()
+        from .config import OutboxConfig  # the outbox is built on first use (client.outbox)
+
+        self._outbox_config = build(OutboxConfig, outbox, "outbox")
+        if store is not None and not all(hasattr(store, m) for m in ("add", "put", "all", "lead")):
+            raise ConfigError("store", store, "an outbox store (MemoryStore, SQLiteStore...)")
+        self._outbox_store = store
+        self._outbox: Any = None
+        self._rng = rng
         queue_config = build(QueueConfig, queue, "queue")
         clock = clock or SystemClock()
         if transport is None:
@@ -298,8 +308,22 @@ class Client:
         """Shorthand for ``request("DELETE", url, ...)``."""
         return await self.request("DELETE", url, **kwargs)
 
+    @property
+    def outbox(self) -> Any:
+        """The durable ``Outbox`` for writes (built, with its store, on first use)."""
+        if self._outbox is None:
+            from .outbox import Outbox
+
+            self._outbox = Outbox(
+                self, self._outbox_config, self._outbox_store, rng=random.Random(self._rng.random())
+                if self._rng is not None else None
+            )
+        return self._outbox
+
     async def close(self) -> None:
-        """Close the transport."""
+        """Close the outbox (its entries stay stored) and the transport."""
+        if self._outbox is not None:
+            await self._outbox.close()
         await self.pipeline.transport.close()
 
     async def __aenter__(self) -> Client:

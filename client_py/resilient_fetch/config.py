@@ -302,6 +302,34 @@ def _max_wait(path: str, value: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class OutboxConfig(_Checked):
+    """The durable outbox: where writes are kept, its bounds, and its replay backoff."""
+
+    _section = "outbox"
+
+    store: str = _f("memory", choice("memory", "sqlite", "indexeddb"))
+    # The IndexedDB database name, or the SQLite file path.
+    name: str = _f("resilient-fetch-outbox", lambda p, v: _text(p, v))
+    max_entries: int = _f(1000, integer(min=1))
+    max_bytes: int = _f(5_000_000, integer(min=1))
+    max_attempts: int = _f(25, integer(min=1))
+    # 24 h: the demo backend keeps idempotency keys that long, so no replay outlives its key.
+    max_age: float = _f(86_400.0, number(min=0.0, exclusive=True))
+    backoff: float = _f(1.0, number(min=0.0, exclusive=True))
+    backoff_cap: float = _f(300.0, number(min=0.0, exclusive=True))
+
+    def _cross_check(self) -> None:
+        if self.backoff_cap < self.backoff:
+            raise ConfigError("outbox.backoff_cap", self.backoff_cap, ">= outbox.backoff")
+
+
+def _text(path: str, value: Any) -> Any:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(path, value, "a non-empty string")
+    return value
+
+
+@dataclass(frozen=True)
 class RequestOptions(_Checked):
     """Per-request overrides; None means "use the client's setting"."""
 
