@@ -8,11 +8,35 @@ const ABSOLUTE_URL = /^[a-zA-Z][a-zA-Z0-9+.-]*:/;
 
 let runtimePromise = null;
 
-/** Conversion helper for BrowserTransport: one promise per request, plain data out. */
-async function fetchOnce(url, init) {
-  const resp = await fetch(url, init);
-  const body = new Uint8Array(await resp.arrayBuffer());
-  return [resp.status, resp.statusText, [...resp.headers], body, resp.url];
+/**
+ * BrowserTransport's helper: one attempt of a request, one promise. `source` is
+ * the caller's own Request (cloned, so a retry can send its body again) or
+ * RequestInit (its body and fetch options are passed as they are); Python gives
+ * the method and the headers it decided on. Resolves with fetch's own Response,
+ * or [Response, ArrayBuffer] when `read` (a Python caller wants the bytes).
+ * Python aborts `controller` to cancel the browser's request (Pyodide turns a
+ * returned promise into a Future at once, so nothing can ride on the promise).
+ * A request fetch refuses to build rejects with a TypeError flagged
+ * `invalidRequest`: a bad request, not the network.
+ */
+function fetchOnce(url, source, method, headers, body, read, controller) {
+  const isRequest = source instanceof Request;
+  const init = source && !isRequest ? { ...source } : {};
+  init.method = method;
+  init.headers = headers ?? [];
+  init.signal = controller.signal;
+  if (body !== undefined) init.body = body;
+  let promise;
+  try {
+    const request = new Request(isRequest ? source.clone() : url, init);
+    promise = fetch(request);
+    if (read) promise = promise.then(async (resp) => [resp, await resp.arrayBuffer()]);
+  } catch (err) {
+    const invalid = new TypeError(err?.message ?? String(err));
+    invalid.invalidRequest = true;
+    promise = Promise.reject(invalid);
+  }
+  return promise;
 }
 
 async function fetchOk(url) {
@@ -78,10 +102,18 @@ async function bootRuntime(useSnapshot) {
   return { pyodide, manifest, jsApi, boot };
 }
 
+/** A rejection as fetch would give it, carrying our `code` and `details`. */
 function toError(info) {
-  const err = new Error(info.message);
-  err.name = info.name || "ResilienceError";
-  err.code = info.code;
+  let err;
+  if (info.code === "ABORTED") {
+    err = new DOMException(info.message, "AbortError");
+    // DOMException.code is a getter (the legacy number 20): shadow it with ours.
+    Object.defineProperty(err, "code", { value: info.code, enumerable: true });
+  } else {
+    err = info.code === "NETWORK" || info.code === "OFFLINE" ? new TypeError(info.message) : new Error(info.message);
+    err.name = info.name || "ResilienceError";
+    err.code = info.code;
+  }
   err.details = info;
   return err;
 }
@@ -106,6 +138,7 @@ function checked(result) {
   return result;
 }
 
+/** A Response rebuilt from plain data: only for responses made in Python (a stage, a mock). */
 function buildResponse(data) {
   const body = NULL_BODY_STATUS.has(data.status) ? null : data.body;
   const resp = new Response(body, {
@@ -116,6 +149,24 @@ function buildResponse(data) {
   Object.defineProperty(resp, "url", { value: data.url });
   return resp;
 }
+
+/** How JsClient.start settles a call: fetch's Response, an error as JSON, or plain data. */
+function settled(value) {
+  if (value instanceof Response) return value;
+  if (typeof value === "string") throw toError(JSON.parse(value));
+  return buildResponse(unwrap(value));
+}
+
+/** Header pairs for Python, or undefined when there are none (nothing to convert). */
+function headerPairs(headers) {
+  const pairs = [...headers];
+  return pairs.length ? pairs : undefined;
+}
+
+const NO_INIT = Object.freeze({});
+
+const abortError = () =>
+  toError({ code: "ABORTED", name: "AbortedError", message: "the request was aborted" });
 
 /**
  * Create a resilient client. Options are the camelCase versions of the Python
@@ -135,15 +186,20 @@ export async function createClient(options = {}) {
     pyOptions.destroy();
   }
   pyClient = checked(pyClient);
+  const start = pyClient.start; // one PyProxy for every call, not one per call
   const pageBase = globalThis.document?.baseURI ?? globalThis.location?.href;
-  const prefix = baseUrl ? new URL(baseUrl, pageBase).href : null;
+  const prefix = baseUrl ? new URL(baseUrl, pageBase).href.replace(/\/+$/, "") : null;
   // A baseUrl is a prefix, as in the Python client: "api/items" and "/api/items"
   // both go under it; an absolute URL is used as given.
   const resolveUrl = (input) => {
-    if (input instanceof Request) return input;
     const url = String(input);
-    if (!prefix || ABSOLUTE_URL.test(url) || url.startsWith("//")) return new URL(url, pageBase).href;
-    return url ? `${prefix.replace(/\/+$/, "")}/${url.replace(/^\/+/, "")}` : prefix;
+    if (!prefix || ABSOLUTE_URL.test(url) || url.startsWith("//")) {
+      const parsed = new URL(url, pageBase);
+      // The URL parser escapes a space in a host ("exa%20mple.com"): no such host can exist.
+      if (parsed.hostname.includes("%")) throw new TypeError(`${url} has an invalid host`);
+      return parsed.href;
+    }
+    return url ? `${prefix}/${url.replace(/^\/+/, "")}` : prefix;
   };
   const invalid = (err) =>
     toError({ code: "INVALID_REQUEST", name: "InvalidRequestError", field: "request", message: err.message });
@@ -152,31 +208,41 @@ export async function createClient(options = {}) {
     baseUrl,
     pyodide,
     /**
-     * Same signature as window.fetch; resolves with a real Response. A
+     * Same signature as window.fetch; resolves with fetch's own Response. A
      * non-standard `init.resilience` object overrides per call:
      * { priority: "high"|"normal"|"low", timeout, totalTimeout, maxRetries,
      *   idempotencyKey (string or false), rateLimitMode: "wait"|"reject" }.
      */
     async fetch(input, init = undefined) {
-      let req;
+      // Python gets the URL, the method and the header pairs; the body and the
+      // other fetch options stay here and go to fetch as they are.
+      let url, method, headers, source, signal;
       try {
-        req = new Request(resolveUrl(input), init);
+        if (input instanceof Request) {
+          source = init == null ? input : new Request(input, init);
+          url = source.url;
+          method = source.method;
+          headers = headerPairs(source.headers);
+          signal = source.signal;
+        } else {
+          url = resolveUrl(input);
+          source = init ?? NO_INIT; // always a source: it marks the call as from JS
+          method = init?.method == null ? "GET" : String(init.method).toUpperCase();
+          if (init?.headers != null) headers = headerPairs(new Headers(init.headers));
+          signal = init?.signal ?? undefined;
+          if (init?.body != null && (method === "GET" || method === "HEAD")) {
+            throw new TypeError(`a ${method} request cannot have a body`);
+          }
+        }
       } catch (err) {
         throw invalid(err); // fetch would reject with a TypeError: a bad request, not the network
       }
-      const hasBody = req.method !== "GET" && req.method !== "HEAD";
-      const body = hasBody ? new Uint8Array(await req.arrayBuffer()) : null;
-      const signal = init?.signal ?? (input instanceof Request ? input.signal : null);
-      if (signal?.aborted) throw toError({ code: "ABORTED", name: "AbortedError", message: "the request was aborted" });
-      const opts = init?.resilience ? pyodide.toPy(init.resilience) : null;
-      try {
-        const result = unwrap(await pyClient.fetch(req.url, req.method, [...req.headers], body, opts, signal));
-        if (!result.ok) throw toError(result.error);
-        return buildResponse(result);
-      } finally {
-        opts?.destroy();
-      }
+      if (signal?.aborted) throw abortError();
+      const value = await new Promise((resolve) =>
+        start(resolve, url, method, headers, source, init?.resilience, signal));
+      return settled(value);
     },
+    outbox: makeOutbox(pyClient, resolveUrl, invalid, options.outbox),
     /** Subscribe to a client event; the callback gets a plain object. Returns an unsubscribe. */
     on(name, callback) {
       const unsubscribe = checked(pyClient.on(name, (json) => callback(JSON.parse(json))));
@@ -202,6 +268,7 @@ export async function createClient(options = {}) {
     },
     async close() {
       await pyClient.close();
+      start.destroy();
       pyClient.destroy();
     },
   };

@@ -85,7 +85,7 @@ async function setup(settings) {
 import resilient_fetch.client as _rf_client
 bench_body = bench_body_text.encode()
 _rf_saved_transport = _rf_client.default_transport
-_rf_client.default_transport = lambda: BenchNullTransport(bench_body)
+_rf_client.default_transport = lambda *_: BenchNullTransport(bench_body)
 `);
   let nullClient;
   try {

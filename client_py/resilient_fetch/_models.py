@@ -1,4 +1,10 @@
-"""Request and Response value objects; bodies are buffered bytes, read once."""
+"""Request and Response value objects; bodies are buffered bytes, read once.
+
+In the page, both may also hold the browser's own object as ``raw`` (the JS
+``Request``/``RequestInit`` a caller passed, fetch's ``Response``): the
+transport sends and hands back those as they are, so no body crosses between
+JS and Python unless a stage asks for it (``await response.read()``).
+"""
 
 from __future__ import annotations
 
@@ -68,6 +74,13 @@ class Headers(Mapping[str, str]):
         return f"Headers({self.pairs()!r})"
 
 
+class _Unread(bytes):
+    """The ``content`` of a response whose body is still in the browser (empty until read)."""
+
+
+UNREAD = _Unread()
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     """One HTTP request as the pipeline sees it."""
@@ -76,6 +89,9 @@ class Request:
     url: str
     headers: Headers = field(default_factory=Headers)
     body: bytes | None = None
+    # The caller's own JS Request or RequestInit (in the page): the transport
+    # sends its body and fetch options as they are, so ``body`` is None then.
+    raw: Any = field(default=None, repr=False, compare=False)
 
     @property
     def is_idempotent(self) -> bool:
@@ -93,6 +109,17 @@ class Response:
     url: str = ""
     reason: str = ""
     request: Request | None = field(default=None, repr=False, compare=False)
+    # fetch's own Response (in the page). Its body is only read on request:
+    # ``content`` stays empty until ``await read()``.
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    async def read(self) -> bytes:
+        """The body bytes; on a response holding fetch's Response, read from a clone once."""
+        if self.content is UNREAD:
+            buffer = await self.raw.clone().arrayBuffer()
+            # Frozen for callers; this fills in the value the transport left unread.
+            object.__setattr__(self, "content", bytes(buffer.to_bytes()))
+        return self.content
 
     @property
     def ok(self) -> bool:

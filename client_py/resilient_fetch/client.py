@@ -6,6 +6,7 @@ validates settings, resolves URLs, encodes bodies and stamps idempotency keys.
 
 from __future__ import annotations
 
+import dataclasses
 import json as _json
 import random
 import sys
@@ -349,7 +350,7 @@ class Client:
             key = str(uuid.uuid4())
         headers = request.headers.copy()
         headers.set("Idempotency-Key", key)
-        return Request(request.method, request.url, headers, request.body)
+        return dataclasses.replace(request, headers=headers)  # keeps the page's raw request
 
     async def send(self, request: Request, options: RequestOptions | None = None) -> Response:
         """Run an already built request through the pipeline (checked first)."""

@@ -1,23 +1,35 @@
 """Conversion layer for the JS shim: plain data in, plain data out, no policy.
 
-The shim normalises ``fetch(input, init)`` with the browser's own ``Request``
-and calls ``JsClient.fetch(url, method, headers, body)``. Results and errors
-come back as dicts, which the shim turns into a ``Response`` or a rejected
-``Error`` with a ``code``. Nothing here imports ``js``: JS values arrive as
-proxies that are converted by duck typing (``to_py`` / ``to_bytes``).
+The shim hands ``fetch(input, init)`` over as the URL, the method, the header
+pairs and the caller's own ``Request`` or ``RequestInit`` (``source``), which
+rides along as ``Request.raw``: its body and fetch options never cross into
+Python. The result is fetch's own ``Response`` (``Response.raw``) as it is;
+a response made in Python (a mock, a stage) comes back as plain data, an error
+as JSON, which the shim turns into a rejection with a ``code``. Nothing here
+imports ``js``: JS values arrive as proxies, converted by duck typing
+(``to_py`` / ``to_bytes``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json as _json
 import re
+import sys
+from collections.abc import Callable
 from typing import Any
 
 from ._errors import AbortedError, ConfigError, ResilienceError
 from ._models import Response
 from .client import Client
 from .config import RequestOptions, build
+
+_DEFAULT_OPTIONS = RequestOptions()
+# A task that starts at once runs up to its first real wait (the fetch) inside
+# the shim's call: one trip through the browser's event loop fewer per request.
+_EAGER_TASKS = sys.version_info >= (3, 12)
+_Task: Any = asyncio.Task  # eager_start= is 3.12+ (Pyodide); typed for 3.11 here
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -64,16 +76,6 @@ def to_py(value: Any) -> Any:
     return value
 
 
-def _body_bytes(body: Any) -> bytes | None:
-    if body is None:
-        return None
-    if hasattr(body, "to_bytes"):
-        return bytes(body.to_bytes())
-    if isinstance(body, str):
-        return body.encode()
-    return bytes(body)
-
-
 def _is_js_null(value: Any) -> bool:
     return value is None or type(value).__name__ in {"JsNull", "JsUndefined"}
 
@@ -103,7 +105,7 @@ def options_from_js(options: Any) -> dict[str, Any]:
 
 
 def response_to_js(response: Response) -> dict[str, Any]:
-    """A response as plain data for ``new Response(...)`` in the shim."""
+    """A response made in Python (no ``raw``) as plain data for ``new Response(...)``."""
     return {
         "ok": True,
         "status": response.status,
@@ -141,34 +143,81 @@ class JsClient:
 
     def __init__(self, client: Client) -> None:
         self.client = client
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(
+        self,
+        settle: Callable[[Any], Any],
+        url: str,
+        method: str,
+        headers: Any = None,
+        source: Any = None,
+        options: Any = None,
+        signal: Any = None,
+    ) -> None:
+        """Start one fetch and call ``settle(result)`` when done (see ``fetch``).
+
+        The task starts eagerly when it can, so everything up to the fetch runs
+        inside this call, and ``settle`` resolves the shim's promise directly:
+        no event-loop turn to start the task and none to report its result.
+        """
+        coro = self._settle(settle, url, method, headers, source, options, signal)
+        loop = asyncio.get_event_loop()
+        if _EAGER_TASKS and asyncio.current_task(loop) is None:
+            task = _Task(coro, loop=loop, eager_start=True)
+        else:  # called from inside a task (or Python < 3.12): it cannot start at once
+            task = loop.create_task(coro)
+        if not task.done():
+            self._tasks.add(task)  # the loop keeps only a weak reference
+
+    async def _settle(self, settle: Callable[[Any], Any], *args: Any) -> None:
+        try:
+            result = await self.fetch(*args)
+            failed = isinstance(result, dict) and not result["ok"]
+            settle(_dumps(result["error"]) if failed else result)
+        finally:
+            self._tasks.discard(asyncio.current_task())
 
     async def fetch(
         self,
         url: str,
         method: str,
-        headers: Any,
-        body: Any,
+        headers: Any = None,
+        source: Any = None,
         options: Any = None,
         signal: Any = None,
-    ) -> dict[str, Any]:
-        """Run one fetch; never raises, errors come back as ``{"ok": False, ...}``."""
+    ) -> Any:
+        """Run one fetch; never raises.
+
+        Returns fetch's own Response when the transport gave one
+        (``Response.raw``), else the response as plain data
+        (``response_to_js``); an error comes back as ``{"ok": False, ...}``.
+        ``headers`` are (name, value) pairs; ``source`` is the caller's
+        ``Request``/``RequestInit`` the transport sends as it is.
+        """
         remove_listener: Any = None
         try:
-            opts = build(RequestOptions, options_from_js(options), "request")
-            pairs = [(str(k), str(v)) for k, v in to_py(headers) or []]
-            request = self.client.build_request(
-                str(method),
-                str(url),
-                headers=pairs,
-                body=_body_bytes(None if _is_js_null(body) else body),
+            opts = (
+                _DEFAULT_OPTIONS
+                if _is_js_null(options)
+                else build(RequestOptions, options_from_js(options), "request")
             )
+            pairs = None if _is_js_null(headers) else [(str(k), str(v)) for k, v in to_py(headers)]
+            try:
+                request = self.client.build_request(str(method), str(url), headers=pairs)
+            except ResilienceError as exc:
+                self.client.pipeline.reject(exc)  # counted and reported, as from Python
+                raise
+            if not _is_js_null(source):
+                request = dataclasses.replace(request, raw=source)
             if not _is_js_null(signal):
                 from .transports.browser import on_abort
 
                 task = asyncio.current_task()
                 if task is not None:
                     remove_listener = on_abort(signal, task.cancel)
-            return response_to_js(await self.client.send(request, opts))
+            response = await self.client.send(request, opts)
+            return response.raw if response.raw is not None else response_to_js(response)
         except asyncio.CancelledError:
             # The page's AbortSignal fired: the transport already aborted the fetch.
             return error_to_js(AbortedError("the request was aborted"))

@@ -1,16 +1,23 @@
-"""Pyodide transport: the browser's ``fetch`` with an AbortController.
+"""Pyodide transport: the browser's ``fetch``, one JS promise per attempt.
 
 This is the only module that imports ``js`` or ``pyodide``, and only lazily,
 so the package still imports under CPython.
+
+A request from the JS API (``Request.raw`` set) is sent with the caller's own
+body and fetch options, and fetch's ``Response`` comes back as it is
+(``Response.raw``): the pipeline decides from the status and a few headers,
+which are read one by one on demand, and the body never crosses into Python.
+A request made from Python gets its body read into ``Response.content``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
-from .._errors import AbortedError, NetworkError, OfflineError
-from .._models import Headers, Request, Response
+from .._errors import AbortedError, InvalidRequestError, NetworkError, OfflineError
+from .._models import UNREAD, Headers, Request, Response
 
 
 def _navigator_online() -> bool:
@@ -21,42 +28,117 @@ def _navigator_online() -> bool:
     return bool(online)
 
 
-# The JS shim registers ``fetchOnce(url, init)`` as the JS module below: it
-# fetches, reads the body and lists the headers in one promise, so Python awaits
-# once and converts once. (Defining it from Python would need eval, which the
-# page's CSP forbids.) Without the shim, two awaits on ``fetch`` do the same.
+class JsHeaders(Headers):
+    """fetch's response ``Headers``, read from JS one name at a time until all are needed.
+
+    The pipeline asks for a handful (``Retry-After``, ``RateLimit-*``), so a
+    lookup is one JS call; iterating, counting or changing them copies all once.
+    """
+
+    __slots__ = ("_js", "_loaded")
+
+    def __init__(self, js_headers: Any) -> None:
+        super().__init__()
+        self._js = js_headers
+        self._loaded = False
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            for name, value in self._js.entries():
+                super().add(str(name), str(value))
+
+    def __getitem__(self, name: str) -> str:
+        if self._loaded:
+            return super().__getitem__(name)
+        value = self._js.get(name) if isinstance(name, str) else None
+        if not isinstance(value, str):  # JS null: the header is absent
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        if self._loaded:
+            return super().__contains__(name)
+        return isinstance(name, str) and bool(self._js.has(name))
+
+    def __iter__(self) -> Iterator[str]:
+        self._load()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._load()
+        return super().__len__()
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """The headers as (name, value) pairs (fetch gives lower-case names)."""
+        self._load()
+        return super().pairs()
+
+    def add(self, name: str, value: str) -> None:
+        """Append a value (to the Python copy; fetch's Response is left as it is)."""
+        self._load()
+        super().add(name, value)
+
+    def set(self, name: str, value: str) -> None:
+        """Replace a value (to the Python copy)."""
+        self._load()
+        super().set(name, value)
+
+    def setdefault_header(self, name: str, value: str) -> None:
+        """Set unless present (to the Python copy)."""
+        self._load()
+        super().setdefault_header(name, value)
+
+    def remove(self, name: str) -> None:
+        """Drop a header (from the Python copy)."""
+        self._load()
+        super().remove(name)
 
 
-async def _fetch_twice(url: str, init: Any) -> tuple[int, str, list[list[str]], bytes, str]:
+async def _fetch_without_shim(
+    url: str, source: Any, method: str, headers: Any, body: Any, read: bool, controller: Any
+) -> Any:
+    """What the shim's ``fetchOnce`` does, for Pyodide without the shim (e.g. under Node)."""
     import js
+    from pyodide.ffi import to_js
 
-    resp = await js.fetch(url, init)
-    body = await resp.arrayBuffer()
-    headers = [[str(k), str(v)] for k, v in resp.headers.entries()]
-    return int(resp.status), str(resp.statusText), headers, body.to_bytes(), str(resp.url)
+    init: dict[str, Any] = {"method": method, "headers": headers or [], "signal": controller.signal}
+    if body is not None:
+        init["body"] = body
+    if source is not None:
+        for key in ("credentials", "mode", "redirect", "cache"):
+            value = getattr(source, key, None)
+            if value is not None:
+                init[key] = value
+    resp = await js.fetch(url, to_js(init, dict_converter=js.Object.fromEntries))
+    return [resp, await resp.arrayBuffer()] if read else resp
 
 
 class BrowserTransport:
-    """Sends requests with the browser's ``fetch``, one JS round trip per request.
+    """Sends requests with the browser's ``fetch``; a cancelled attempt aborts it.
 
-    A network failure and an abort both reject the fetch; our own
-    ``AbortController`` tells them apart: if we aborted (the task was cancelled
-    by a timeout or the caller) the fetch is really cancelled in the browser and
-    the cancellation propagates; otherwise it is a network error, reported as
-    ``OfflineError`` when the browser says it is offline.
+    A rejected fetch is an abort (only when we aborted it: the task was
+    cancelled by a timeout or the caller, and the cancellation propagates), a
+    request fetch refuses to build (``InvalidRequestError``), or a network
+    failure, reported as ``OfflineError`` when the browser says it is offline.
     """
 
     # fetch resolves "/path" against the page, so a client may use a path base URL.
     resolves_relative_urls = True
 
     def __init__(self, *, credentials: str | None = None, mode: str | None = None) -> None:
-        self._fetch_options: dict[str, Any] = {}
-        if credentials:
-            self._fetch_options["credentials"] = credentials
-        if mode:
-            self._fetch_options["mode"] = mode
+        self._defaults: Any = None
+        options = {k: v for k, v in (("credentials", credentials), ("mode", mode)) if v}
+        if options:
+            import js
+            from pyodide.ffi import to_js
+
+            self._defaults = to_js(options, dict_converter=js.Object.fromEntries)
         self._fetch_once: Any = None
         try:
+            # Registered by the JS shim: builds the init and the Request in JS,
+            # so nothing but strings crosses per call (defining it from Python
+            # would need eval, which the page's CSP forbids).
             import _resilient_fetch_js  # type: ignore[import-not-found]
 
             self._fetch_once = _resilient_fetch_js.fetchOnce
@@ -64,40 +146,46 @@ class BrowserTransport:
             pass
 
     async def handle(self, request: Request) -> Response:
-        """Send the request with ``fetch`` and buffer the body."""
+        """Send the request; from Python, the body is read into ``content``."""
         import js
         from pyodide.ffi import JsException, to_js
 
+        source = request.raw if request.raw is not None else self._defaults
+        read = request.raw is None  # a Python caller wants bytes; the JS API wants fetch's Response
+        headers = to_js(request.headers.pairs()) if len(request.headers) else None
+        body = to_js(request.body) if request.body is not None else None
         controller = js.AbortController.new()
-        init: dict[str, Any] = dict(self._fetch_options)
-        init["method"] = request.method
-        init["headers"] = request.headers.pairs()
-        init["signal"] = controller.signal
-        if request.body is not None:
-            init["body"] = request.body
-        js_init = to_js(init, dict_converter=js.Object.fromEntries)
+        fetch_once = _fetch_without_shim if self._fetch_once is None else self._fetch_once
         try:
-            if self._fetch_once is not None:
-                result = (await self._fetch_once(request.url, js_init)).to_py()
-            else:
-                result = await _fetch_twice(request.url, js_init)
+            result = await fetch_once(
+                request.url, source, request.method, headers, body, read, controller
+            )
         except asyncio.CancelledError:
-            controller.abort()
+            controller.abort()  # really cancel the browser's request, not just stop waiting
             raise
         except JsException as exc:
-            if controller.signal.aborted:
+            if getattr(exc, "invalidRequest", False):
+                raise InvalidRequestError(
+                    f"fetch refused the request: {exc.message}", field="request"
+                ) from exc
+            if getattr(exc, "name", "") == "AbortError":
                 raise AbortedError("request aborted", request=request) from exc
             if not _navigator_online():
                 raise OfflineError("the browser is offline", request=request) from exc
             raise NetworkError(f"network error: {exc}", request=request) from exc
-        status, reason, header_pairs, body, url = result
+        if read:
+            resp, buffer = result
+            content = bytes(buffer.to_bytes())
+        else:
+            resp, content = result, UNREAD
         return Response(
-            status=int(status),
-            headers=Headers((str(k), str(v)) for k, v in header_pairs),
-            content=bytes(body),
-            url=str(url),
-            reason=str(reason),
+            status=int(resp.status),
+            headers=JsHeaders(resp.headers),
+            content=content,
+            url=str(resp.url),
+            reason=str(resp.statusText),
             request=request,
+            raw=resp,
         )
 
     async def close(self) -> None:
@@ -120,6 +208,30 @@ def on_abort(signal: Any, callback: Any) -> Any:
 
     def remove() -> None:
         signal.removeEventListener("abort", proxy)
+        proxy.destroy()
+
+    return remove
+
+
+def on_window_focus(callback: Any) -> Any:
+    """Call ``callback()`` when the page becomes visible again; returns a remover.
+
+    Uses the shim's ``onFocus`` helper (a ``visibilitychange`` listener, as
+    TanStack's focus manager); without the shim or a page it does nothing.
+    """
+    try:
+        import _resilient_fetch_js
+        from pyodide.ffi import create_proxy
+    except ImportError:
+        return lambda: None
+    helper = getattr(_resilient_fetch_js, "onFocus", None)
+    if helper is None:
+        return lambda: None
+    proxy = create_proxy(lambda *_: callback())
+    detach = helper(proxy)
+
+    def remove() -> None:
+        detach()
         proxy.destroy()
 
     return remove
