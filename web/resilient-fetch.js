@@ -109,8 +109,11 @@ function toError(info) {
     err = new DOMException(info.message, "AbortError");
     // DOMException.code is a getter (the legacy number 20): shadow it with ours.
     Object.defineProperty(err, "code", { value: info.code, enumerable: true });
+  } else if (info.code === "NETWORK" || info.code === "OFFLINE") {
+    err = new TypeError(info.message); // named TypeError, as fetch's; details.name is ours
+    err.code = info.code;
   } else {
-    err = info.code === "NETWORK" || info.code === "OFFLINE" ? new TypeError(info.message) : new Error(info.message);
+    err = new Error(info.message);
     err.name = info.name || "ResilienceError";
     err.code = info.code;
   }
