@@ -933,14 +933,20 @@ def _next_steps(results: dict[str, Result]) -> str:
         transport = pyfetch + wf["py_transport_seq"]["step_ms"]
         items.append(
             "**The JS boundary.** `BrowserTransport` fetches through one JS promise "
-            "(`fetchOnce`, registered by the shim: fetch, body and header list in one go, so "
-            f"Python awaits once) and costs {transport:+.2f} ms over the same fetch from JS "
-            f"(`pyfetch` + `bytes()`, which await each step, cost {pyfetch:+.2f} ms). The "
-            f"pipeline adds {wf['py_pipeline_net_seq']['step_ms']:+.2f} ms and the JS shim "
-            f"{wf['ours_seq']['step_ms']:+.2f} ms (a `Request` to normalise the arguments, a "
-            "Python coroutine scheduled as a WebLoop task, the result converted back). Next: "
-            "return the result as one list rather than a dict through `toJs`, and skip the "
-            "`Request` normalisation for plain string URLs without a body."
+            "(`fetchOnce`, registered by the shim); from Python it also reads the body, and "
+            f"costs {transport:+.2f} ms over the same fetch from JS (`pyfetch` + `bytes()`, "
+            f"which await each step, cost {pyfetch:+.2f} ms). The pipeline adds "
+            f"{wf['py_pipeline_net_seq']['step_ms']:+.2f} ms. Through the JS shim, "
+            "`client.fetch` hands back fetch's own Response (no body crosses, no `Request` "
+            "rebuilt, the call starts as an eager task and settles the page's promise "
+            "directly), yet costs "
+            f"{wf['ours_seq']['step_ms']:+.2f} ms more than the Python caller that reads the "
+            "body inside the helper: the page reads the body only after a WebLoop turn wakes "
+            "Python at the headers and hands the Response back. What is left per request is "
+            "that turn (Pyodide schedules every wake-up as a browser task) and Python's CPU on "
+            "the main thread, which at concurrency 10 competes with the server for the two "
+            "cores. Next: measure reading the body in the helper while Python decides (a "
+            "`clone()` read in parallel, at the price of a copy), and fewer awaits per attempt."
         )
     if cp and sc:
         per = cp["profile"].get("calls_per_request", {}).get("urlsplit")

@@ -153,11 +153,15 @@ function buildResponse(data) {
   return resp;
 }
 
-/** How JsClient.start settles a call: fetch's Response, an error as JSON, or plain data. */
+/**
+ * How JsClient.start settles a call: fetch's Response, an error as JSON, or
+ * plain data as a borrowed PyProxy (Pyodide frees it when settle returns, so it
+ * is converted here, synchronously).
+ */
 function settled(value) {
   if (value instanceof Response) return value;
   if (typeof value === "string") throw toError(JSON.parse(value));
-  return buildResponse(unwrap(value));
+  return buildResponse(value.toJs({ dict_converter: Object.fromEntries, create_pyproxies: false }));
 }
 
 /** Header pairs for Python, or undefined when there are none (nothing to convert). */
@@ -241,11 +245,15 @@ export async function createClient(options = {}) {
         throw invalid(err); // fetch would reject with a TypeError: a bad request, not the network
       }
       if (signal?.aborted) throw abortError();
-      const value = await new Promise((resolve) =>
-        start(resolve, url, method, headers, source, init?.resilience, signal));
-      return settled(value);
+      return new Promise((resolve, reject) => {
+        const settle = (value) => {
+          try { resolve(settled(value)); } catch (err) { reject(err); }
+        };
+        start(settle, url, method, headers, source, init?.resilience, signal);
+      });
     },
     outbox: makeOutbox(pyClient, resolveUrl, invalid, options.outbox),
+    ...makeQueries(pyClient, resolveUrl, invalid),
     /** Subscribe to a client event; the callback gets a plain object. Returns an unsubscribe. */
     on(name, callback) {
       const unsubscribe = checked(pyClient.on(name, (json) => callback(JSON.parse(json))));
