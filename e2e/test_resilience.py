@@ -188,7 +188,7 @@ def test_bad_config_rejects_with_field_and_events_are_plain_objects(ready_page: 
 
 
 def test_offline_browser_rejects_with_offline_code_and_recovers(ready_page: Page) -> None:
-    make_client(ready_page)
+    make_client(ready_page, network={"mode": "fail"})  # "pause" (the default): e2e/test_network.py
     ready_page.context.set_offline(True)
     try:
         result = fetch(ready_page, "api/items")

@@ -28,6 +28,7 @@ EVENT_NAMES = frozenset(
         "rate_limited",  # the local limit was hit or the server asked us to slow down
         "queue",  # enqueue / dequeue / reject / timeout / cancel
         "timeout",  # an attempt or total deadline fired
+        "network",  # online / offline / unreachable changed: {from, to, reason}
         "outbox",  # an outbox write was queued / sending / sent / dead / discarded
         "*",  # every event, as {"event": name, **payload}
     }

@@ -23,6 +23,7 @@ from ._models import HeaderInput, Headers, Request, Response
 from .config import (
     BreakerConfig,
     LimiterConfig,
+    NetworkConfig,
     QueueConfig,
     RequestOptions,
     RetryConfig,
@@ -30,6 +31,7 @@ from .config import (
     build,
 )
 from .metrics import Metrics
+from .network import HttpProbe, NetworkMonitor, default_probe_url, origin_of
 from .pipeline import Pipeline, build_stages
 from .policies.breaker import CircuitBreaker
 from .stages.base import Stage
@@ -65,6 +67,7 @@ class Client:
         queue: QueueConfig | Mapping[str, Any] | None = None,
         retry: RetryConfig | Mapping[str, Any] | None = None,
         timeout: TimeoutConfig | Mapping[str, Any] | None = None,
+        network: NetworkConfig | Mapping[str, Any] | None = None,
         idempotency_keys: bool = True,
         stages: Sequence[Stage] = (),
         clock: Clock | None = None,
@@ -108,6 +111,8 @@ class Client:
             transport = default_transport(queue_config.concurrency)
         # Relative URLs are left to a transport that can resolve them (the page's fetch).
         self._relative_ok = bool(getattr(transport, "resolves_relative_urls", False))
+        network_config = build(NetworkConfig, network, "network")
+        self.network: NetworkMonitor = self._network_monitor(network_config, transport, clock, rng)
         self.pipeline = Pipeline(
             transport,
             build_stages(
@@ -116,6 +121,8 @@ class Client:
                 queue=queue_config,
                 retry=build(RetryConfig, retry, "retry"),
                 timeout=build(TimeoutConfig, timeout, "timeout"),
+                network=network_config,
+                monitor=self.network,
                 clock=clock,
                 rng=rng,
                 events=self.events,
@@ -128,6 +135,33 @@ class Client:
             self.use(
                 stage, before=getattr(stage, "before", None), after=getattr(stage, "after", None)
             )
+        # The client is the monitor's first subscriber: browser listeners stay
+        # attached until close().
+        self._network_off = self.network.subscribe(lambda p: self.events.emit("network", p))
+
+    def _network_monitor(
+        self,
+        config: NetworkConfig,
+        transport: Transport,
+        clock: Clock,
+        rng: random.Random | None,
+    ) -> NetworkMonitor:
+        url = config.probe_url
+        if url is None:
+            url = default_probe_url(self.base_url, self._relative_ok)
+        elif url.startswith("/") and origin_of(self.base_url) is not None:
+            url = f"{origin_of(self.base_url)}{url}"  # a path is on the base URL's origin
+        probe = None
+        if config.probe and url is not None:
+            probe = HttpProbe(transport, url, self.headers, config.probe_timeout, clock)
+        return NetworkMonitor(
+            config,
+            clock=clock,
+            rng=rng,
+            probe=probe,
+            probe_url=url if probe is not None else None,
+            watch=getattr(transport, "watch_network", None),
+        )
 
     # -- the policies, for callers that want to inspect or drive one directly --
 
@@ -189,7 +223,10 @@ class Client:
         return stage.breaker_for(self._url(url))  # type: ignore[no-any-return]
 
     def state(self) -> dict[str, Any]:
-        """A JSON-serialisable snapshot of every stage and the metrics."""
+        """A JSON-serialisable snapshot of every stage, the metrics and the network."""
+        return {**self._stage_state(), "network": self.network.snapshot()}
+
+    def _stage_state(self) -> dict[str, Any]:
         return self.pipeline.state()
 
     def _url(self, url: object) -> str:
@@ -325,6 +362,8 @@ class Client:
         """Close the outbox (its entries stay stored) and the transport."""
         if self._outbox is not None:
             await self._outbox.close()
+        self._network_off()
+        self.network.close()
         await self.pipeline.transport.close()
 
     async def __aenter__(self) -> Client:

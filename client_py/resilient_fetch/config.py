@@ -227,6 +227,37 @@ class TimeoutConfig(_Checked):
     total: float | None = _f(120.0, number(min=0.0, exclusive=True, optional=True))
 
 
+def _probe_url(path: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not (
+        value.startswith("/") or value.lower().startswith(("http://", "https://"))
+    ):
+        raise ConfigError(path, value, "an http(s) URL, a path starting with '/', or null")
+    return value
+
+
+@dataclass(frozen=True)
+class NetworkConfig(_Checked):
+    """Network awareness: the offline gate and the reachability probe; times in seconds."""
+
+    _section = "network"
+
+    mode: str = _f("pause", choice("pause", "fail", "always"))
+    probe: bool = _f(True, boolean)
+    probe_url: str | None = _f(None, _probe_url)
+    probe_timeout: float = _f(5.0, number(min=0.0, exclusive=True))
+    probe_base: float = _f(1.0, number(min=0.0, exclusive=True))
+    probe_cap: float = _f(30.0, number(min=0.0, exclusive=True))
+    debounce: float = _f(0.5, number(min=0.0, max=60.0))
+    resume_jitter: float = _f(1.0, number(min=0.0, max=60.0))
+    failures_to_unreachable: int = _f(1, integer(min=1))
+
+    def _cross_check(self) -> None:
+        if self.probe_cap < self.probe_base:
+            raise ConfigError("network.probe_cap", self.probe_cap, ">= network.probe_base")
+
+
 @dataclass(frozen=True)
 class CacheConfig(_Checked):
     """The query cache (TanStack Query's model) and HTTP revalidation; times in seconds."""

@@ -137,6 +137,7 @@ class JsClient:
             "queue",
             "retry",
             "timeout",
+            "network",
             "idempotency_keys",
         }
     )
@@ -237,6 +238,15 @@ class JsClient:
     def state(self) -> str:
         """The client's state snapshot as JSON."""
         return _dumps(self.client.state())
+
+    def network(self) -> str:
+        """``{state, since, nextProbeIn, ...}`` of the network monitor, as JSON."""
+        return _dumps(self.client.network.snapshot())
+
+    async def probe_now(self) -> str:
+        """Probe the health URL at once; the network snapshot afterwards, as JSON."""
+        await self.client.network.probe_now()
+        return self.network()
 
     def breaker_action(self, url: str, action: str) -> str | dict[str, Any]:
         """``isolate`` or ``reset`` the breaker guarding ``url``; returns its snapshot as JSON."""

@@ -26,12 +26,14 @@ from ._models import Request, Response
 from .config import (
     BreakerConfig,
     LimiterConfig,
+    NetworkConfig,
     QueueConfig,
     RequestOptions,
     RetryConfig,
     TimeoutConfig,
 )
 from .metrics import Metrics, route_of
+from .network import NetworkMonitor
 from .policies.breaker import (
     BreakerRegistry,
     CircuitBreaker,
@@ -47,6 +49,7 @@ from .stages.base import Call, Next, Stage, snapshot_of
 from .stages.breaker import BreakerStage
 from .stages.deadline import DeadlineStage
 from .stages.limiter import LimiterStage
+from .stages.network import NetworkStage
 from .stages.queue import QueueStage
 from .stages.retry import RetryStage
 from .stages.timeout import TimeoutStage
@@ -78,6 +81,8 @@ def build_stages(
     clock: Clock,
     rng: random.Random | None,
     events: EventEmitter,
+    network: NetworkConfig | None = None,
+    monitor: NetworkMonitor | None = None,
 ) -> list[Stage]:
     """The built-in stages for these settings, in ``ORDER``."""
     emit = events.emit
@@ -101,13 +106,21 @@ def build_stages(
             events,
         ),
     ]
+    gate: NetworkStage | None = None
+    if network is not None and monitor is not None and network.mode != "always":
+        gate = NetworkStage(
+            monitor, mode=network.mode, resume_jitter=network.resume_jitter, clock=clock, rng=rng
+        )
+        stages.append(gate)
     if breaker.enabled:
         factory = _breaker_factory(breaker, clock, events)
         # Breakers are made per key on first use; build one now so a bad
         # combination fails at construction, not on the first request.
         factory("")
         registry = BreakerRegistry(factory, max_keys=breaker.max_keys, clock=clock)
-        stages.append(BreakerStage(registry, breaker.key, clock))
+        # With the gate on, the monitor judges failures that got no HTTP answer.
+        network_judge = gate.monitor if gate is not None else None
+        stages.append(BreakerStage(registry, breaker.key, clock, network=network_judge))
     if limiter.enabled:
         stages.append(
             LimiterStage(

@@ -64,6 +64,7 @@ async def test_connection_refused_maps_to_network_error() -> None:
         f"http://127.0.0.1:{port}",
         transport=RequestsTransport(socket_timeout=2),
         retry={"max_retries": 0},
+        network={"mode": "always"},  # the default would pause for the server; here: the mapping
     )
     with pytest.raises(NetworkError) as info:
         await client.get("/health")

@@ -272,8 +272,16 @@ async def test_state_is_json_serialisable_with_latency_percentiles() -> None:
     for i in range(5):
         await drive(clock, client.get(f"{URL}/{i}"))
     state = json.loads(json.dumps(client.state(), allow_nan=False))
-    assert set(state) == {"stages", "breakers", "limiter", "queue", "budget", "metrics"}
-    assert state["stages"] == ["deadline", "retry", "breaker", "limiter", "queue", "timeout"]
+    assert set(state) == {"stages", "breakers", "limiter", "queue", "budget", "metrics", "network"}
+    assert state["stages"] == [
+        "deadline",
+        "retry",
+        "network",
+        "breaker",
+        "limiter",
+        "queue",
+        "timeout",
+    ]
     assert state["metrics"]["latency"]["GET /items/:id"]["count"] == 5
     assert state["metrics"]["outcomes"]["success"] == 5
 

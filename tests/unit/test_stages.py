@@ -57,12 +57,14 @@ class Recorder:
 def test_default_stage_order_follows_the_documented_order() -> None:
     client = Client(transport=MockTransport(ok))
     names = client.pipeline.names
-    assert names == ["deadline", "retry", "breaker", "limiter", "queue", "timeout"]
+    assert names == ["deadline", "retry", "network", "breaker", "limiter", "queue", "timeout"]
     assert [n for n in ORDER if n in names] == names  # same relative order as ORDER
 
 
 def test_stages_that_are_off_are_not_in_the_list() -> None:
-    client = Client(transport=MockTransport(ok), breaker=False, limiter=False)
+    client = Client(
+        transport=MockTransport(ok), breaker=False, limiter=False, network={"mode": "always"}
+    )
     assert client.pipeline.names == ["deadline", "retry", "queue", "timeout"]
     assert client.breakers is None and client.limiter is None
     # typed bool: True means "on with defaults" (it used to raise)
@@ -108,7 +110,9 @@ async def test_custom_stage_can_answer_without_the_network() -> None:
 def test_anchor_of_a_stage_that_is_off_lands_where_it_would_be() -> None:
     client = Client(transport=MockTransport(ok), breaker=False)
     client.use(Recorder(), before="breaker")
-    assert client.pipeline.names == ["deadline", "retry", "recorder", "limiter", "queue", "timeout"]
+    assert client.pipeline.names == [
+        *("deadline", "retry", "network", "recorder", "limiter", "queue", "timeout")
+    ]
 
 
 @pytest.mark.parametrize(

@@ -5,13 +5,15 @@ rate-limit token or a queue slot is spent. Only what the server did counts:
 a 5xx, a network error, or a timeout of an attempt that was really sent
 (including one cut by the total deadline) is a failure; a 429 (the limiter's
 business), going offline, a queue or limiter refusal, and a caller's abort
-count neither way.
+count neither way. With the network gate on, a network error or timeout is
+first shown to the network monitor: one it blames on the network (the probe
+says the server is unreachable) does not count either.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .._clock import Clock
@@ -19,6 +21,9 @@ from .._errors import CircuitOpenError, NetworkError, OfflineError, TimeoutError
 from .._models import Response
 from ..policies.breaker import BreakerRegistry, CircuitBreaker
 from .base import Call, Next
+
+if TYPE_CHECKING:
+    from ..network import NetworkMonitor
 
 
 def breaker_key_fn(mode: str) -> Callable[[str], str]:
@@ -35,10 +40,20 @@ class BreakerStage:
 
     name = "breaker"
 
-    def __init__(self, registry: BreakerRegistry, key: str, clock: Clock) -> None:
+    def __init__(
+        self,
+        registry: BreakerRegistry,
+        key: str,
+        clock: Clock,
+        *,
+        network: NetworkMonitor | None = None,
+    ) -> None:
         self.registry = registry
         self.key = breaker_key_fn(key)
         self.clock = clock
+        # Set when the network gate is on: it says whether a failure with no
+        # HTTP answer was the network's (offline, unreachable), not the server's.
+        self.network = network
 
     def breaker_for(self, url: str) -> CircuitBreaker:
         """The breaker guarding ``url``."""
@@ -56,10 +71,20 @@ class BreakerStage:
             response = await next(call)
         except (TimeoutError, NetworkError) as exc:
             sent = call.sent_at
-            if sent is not None and not isinstance(exc, OfflineError):
-                permit.failure(self.clock.now() - sent)
-            else:
+            if sent is None or isinstance(exc, OfflineError):
                 permit.release()
+                raise
+            duration = self.clock.now() - sent
+            if self.network is not None:
+                try:
+                    excused = await self.network.excuses(call.request.url, exc)
+                except BaseException:
+                    permit.release()
+                    raise
+                if excused:
+                    permit.release()
+                    raise
+            permit.failure(duration)
             raise
         except BaseException:
             permit.release()
