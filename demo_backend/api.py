@@ -86,9 +86,20 @@ def _not_found(item_id: int) -> Any:
     return error(404, "not_found", f"item {item_id} does not exist", id=item_id)
 
 
+def _validated(resp: Any) -> Any:
+    """A strong ETag on a read; a matching If-None-Match gets 304 with no body.
+
+    ``no-cache`` rather than the API's usual ``no-store``: a client may keep the
+    answer, but must revalidate it before every use (that is what the ETag is for).
+    """
+    resp.headers["Cache-Control"] = "no-cache"
+    resp.add_etag()
+    return resp.make_conditional(request)
+
+
 @bp.get("/items")
 def list_items() -> Any:
-    return jsonify({"items": items().list()})
+    return _validated(jsonify({"items": items().list()}))
 
 
 @bp.post("/items")
@@ -109,7 +120,7 @@ def create_item() -> Any:
 @bp.get("/items/<int:item_id>")
 def get_item(item_id: int) -> Any:
     item = items().get(item_id)
-    return jsonify(item) if item else _not_found(item_id)
+    return _validated(jsonify(item)) if item else _not_found(item_id)
 
 
 @bp.put("/items/<int:item_id>")

@@ -16,6 +16,8 @@ carries a stable ``code`` string, which the JS shim copies onto the rejected
     ├── RateLimitedError           RATE_LIMITED
     ├── QueueFullError             QUEUE_FULL
     ├── RetryBudgetExceededError   RETRY_BUDGET
+    ├── HTTPStatusError            HTTP_STATUS  (only from query()/mutate()/loaders)
+    ├── NotFoundError              NOT_FOUND    (a batch loader's id was missing)
     ├── OutboxFullError            OUTBOX_FULL  (enqueue stored nothing)
     └── DeadLetterError            DEAD_LETTER  (an outbox write will not be sent)
 
@@ -223,6 +225,28 @@ class RetryBudgetExceededError(ResilienceError):
     """Retrying would exceed the client's retry budget."""
 
     code = "RETRY_BUDGET"
+
+
+class HTTPStatusError(ResilienceError):
+    """A query or mutation got a non-2xx answer (plain ``request()`` returns it instead)."""
+
+    code = "HTTP_STATUS"
+
+
+class NotFoundError(ResilienceError):
+    """A batch loader's answer did not include the id this caller asked for."""
+
+    code = "NOT_FOUND"
+
+    def __init__(self, message: str, *, key: Any = None, request: Request | None = None) -> None:
+        super().__init__(message, request=request)
+        self.key = key
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data description, with the missing id."""
+        out = super().to_dict()
+        out["key"] = self.key
+        return out
 
 
 class OutboxFullError(ResilienceError):

@@ -22,6 +22,8 @@ from ._events import EventEmitter, Listener
 from ._models import HeaderInput, Headers, Request, Response
 from .config import (
     BreakerConfig,
+    CacheConfig,
+    DedupeConfig,
     LimiterConfig,
     NetworkConfig,
     QueueConfig,
@@ -29,11 +31,14 @@ from .config import (
     RetryConfig,
     TimeoutConfig,
     build,
+    number,
 )
+from .loader import Loader
 from .metrics import Metrics
 from .network import HttpProbe, NetworkMonitor, default_probe_url, origin_of
 from .pipeline import Pipeline, build_stages
 from .policies.breaker import CircuitBreaker
+from .query import QueryCache, make_query_cache, parsed, run_mutation
 from .stages.base import Stage
 from .transports.base import Transport
 
@@ -70,6 +75,8 @@ class Client:
         network: NetworkConfig | Mapping[str, Any] | None = None,
         idempotency_keys: bool = True,
         stages: Sequence[Stage] = (),
+        cache: CacheConfig | Mapping[str, Any] | bool | None = None,
+        dedupe: DedupeConfig | Mapping[str, Any] | bool | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
         outbox: Mapping[str, Any] | None = None,
@@ -106,6 +113,7 @@ class Client:
         self._outbox: Any = None
         self._rng = rng
         queue_config = build(QueueConfig, queue, "queue")
+        cache_config = build(CacheConfig, cache, "cache")
         clock = clock or SystemClock()
         if transport is None:
             transport = default_transport(queue_config.concurrency)
@@ -123,6 +131,8 @@ class Client:
                 timeout=build(TimeoutConfig, timeout, "timeout"),
                 network=network_config,
                 monitor=self.network,
+                cache=cache_config,
+                dedupe=build(DedupeConfig, dedupe, "dedupe"),
                 clock=clock,
                 rng=rng,
                 events=self.events,
@@ -138,6 +148,7 @@ class Client:
         # The client is the monitor's first subscriber: browser listeners stay
         # attached until close().
         self._network_off = self.network.subscribe(lambda p: self.events.emit("network", p))
+        self.query_cache = make_query_cache(cache_config, clock, transport, self.events)
 
     def _network_monitor(
         self,
@@ -227,7 +238,10 @@ class Client:
         return {**self._stage_state(), "network": self.network.snapshot()}
 
     def _stage_state(self) -> dict[str, Any]:
-        return self.pipeline.state()
+        out = self.pipeline.state()
+        if self.query_cache is not None:
+            out.update(self.query_cache.snapshot())
+        return out
 
     def _url(self, url: object) -> str:
         if not isinstance(url, str):
@@ -294,6 +308,7 @@ class Client:
         max_retries: int | None = None,
         idempotency_key: str | bool | None = None,
         rate_limit_mode: str | None = None,
+        dedupe: bool | None = None,
     ) -> Response:
         """Send a request through the pipeline and return the response.
 
@@ -307,6 +322,7 @@ class Client:
             "max_retries": max_retries,
             "idempotency_key": idempotency_key,
             "rate_limit_mode": rate_limit_mode,
+            "dedupe": dedupe,
         }
         try:
             options = build(
@@ -345,6 +361,88 @@ class Client:
     async def delete(self, url: str, **kwargs: Any) -> Response:
         """Shorthand for ``request("DELETE", url, ...)``."""
         return await self.request("DELETE", url, **kwargs)
+
+    # -- query cache, mutations, batch loaders (see query.py and loader.py) ---------
+
+    def _cache(self) -> QueryCache:
+        if self.query_cache is None:
+            raise ConfigError("cache.enabled", False, "true to use queries")
+        return self.query_cache
+
+    async def query(
+        self,
+        key: Sequence[Any],
+        url: str,
+        *,
+        stale_time: float | None = None,
+        **request: Any,
+    ) -> Any:
+        """The parsed body (JSON, else text) of GET ``url``, cached under ``key``.
+
+        Fresh data is answered from the cache; stale data at once, refetched
+        in the background. A non-2xx answer raises ``HTTPStatusError``.
+        ``request`` takes ``request()``'s keyword arguments (headers, priority...).
+        """
+        if stale_time is not None:
+            stale_time = number(min=0.0)("query.stale_time", stale_time)
+
+        async def fetch() -> tuple[Any, int]:
+            return await parsed(await self.request("GET", url, **request))
+
+        return await self._cache().fetch(key, fetch, stale_time=stale_time)
+
+    def query_state(self, key: Sequence[Any]) -> dict[str, Any] | None:
+        """The cached entry's state (status, data, error, isStale...), or None."""
+        return self._cache().state(key)
+
+    def subscribe(self, key: Sequence[Any], callback: Callable[[dict[str, Any]], None]) -> Any:
+        """Call ``callback(state)`` when status, data or error change; returns an unsubscribe."""
+        return self._cache().subscribe(key, callback)
+
+    def invalidate(self, prefix: Sequence[Any]) -> int:
+        """Mark entries under ``prefix`` stale (subscribed ones refetch); returns how many."""
+        return self._cache().invalidate(prefix)
+
+    def set_query_data(self, key: Sequence[Any], updater: Any) -> Any:
+        """Set the cached data for ``key``: a value, or a function of the old data."""
+        return self._cache().set_data(key, updater)
+
+    async def mutate(
+        self,
+        method: str,
+        url: str,
+        *,
+        optimistic: Sequence[tuple[Sequence[Any], Any]] = (),
+        invalidate: Sequence[Sequence[Any]] = (),
+        durable: bool = False,
+        **request: Any,
+    ) -> Any:
+        """Send a write: optimistic updates first, rolled back if it fails; then invalidate.
+
+        Returns the parsed body; a non-2xx answer raises ``HTTPStatusError``
+        (after the rollback). ``durable=True`` stores the write in the outbox
+        first and waits for its delivery (a dead-lettered write rolls back).
+        """
+
+        async def send() -> Any:
+            if durable:
+                wanted = {k: request.get(k) for k in ("headers", "json", "body")}
+                stored = await self.outbox.enqueue(method, url, **wanted)
+                response = await self.outbox.wait(stored["id"])
+            else:
+                response = await self.request(method, url, **request)
+            data, _ = await parsed(response)
+            return data
+
+        return await run_mutation(
+            self._cache(), send, optimistic=optimistic, invalidate=invalidate
+        )
+
+    def loader(self, url: str, **options: Any) -> Loader:
+        """A DataLoader-style batch loader for ``url`` (see ``Loader``)."""
+        return Loader(
+            self.request, url=url, cache=self.query_cache, clock=self.clock, **options
+        )
 
     @property
     def outbox(self) -> Any:

@@ -139,6 +139,8 @@ class JsClient:
             "timeout",
             "network",
             "idempotency_keys",
+            "cache",
+            "dedupe",
         }
     )
 
@@ -262,9 +264,143 @@ class JsClient:
             return error_to_js(exc)
         return _dumps(breaker.snapshot())
 
+    # -- query cache, mutations, loaders: JSON strings in and out ------------------
+
+    async def query(
+        self, key: str, url: str, headers: Any = None, options: Any = None, stale_time: Any = None
+    ) -> str:
+        """``client.query``; resolves to ``{"ok": true, "data": ...}`` or an error, as JSON."""
+
+        async def run() -> Any:
+            pairs = None if _is_js_null(headers) else [(str(k), str(v)) for k, v in to_py(headers)]
+            kwargs = _request_kwargs(options)
+            stale = None if _is_js_null(stale_time) else stale_time
+            return await self.client.query(
+                _json.loads(key), str(url), stale_time=stale, headers=pairs, **kwargs
+            )
+
+        return await _envelope(run())
+
+    def query_state(self, key: str) -> str:
+        """``client.queryState``: the entry's state as JSON (``null`` when not cached)."""
+        return _sync_envelope(lambda: self.client.query_state(_json.loads(key)))
+
+    def subscribe(self, key: str, callback: Any) -> Any:
+        """``client.subscribe``: the callback gets the state as JSON; returns an unsubscribe."""
+        try:
+            return self.client.subscribe(
+                _json.loads(key), lambda state: callback(_dumps(state))
+            )
+        except ResilienceError as exc:
+            return error_to_js(exc)
+
+    def invalidate(self, prefix: str) -> str:
+        """``client.invalidate``: how many entries were marked stale, as JSON."""
+        return _sync_envelope(lambda: self.client.invalidate(_json.loads(prefix)))
+
+    def set_query_data(self, key: str, value: str, updater: Any = None) -> str:
+        """``client.setQueryData``: a JSON value, or a JS ``json -> json`` updater."""
+        new: Any = _json_updater(updater) if not _is_js_null(updater) else _json.loads(value)
+        return _sync_envelope(lambda: self.client.set_query_data(_json.loads(key), new))
+
+    async def mutate(self, spec: str, updaters: Any = None) -> str:
+        """``client.mutate``: spec JSON {method, url, headers, json, optimistic, invalidate}."""
+
+        async def run() -> Any:
+            raw = _json.loads(spec)
+            fns = list(updaters) if not _is_js_null(updaters) else []
+            optimistic = []
+            for i, item in enumerate(raw.get("optimistic") or []):
+                fn = fns[i] if i < len(fns) and not _is_js_null(fns[i]) else None
+                value = _json_updater(fn) if fn is not None else item.get("data")
+                optimistic.append((item["key"], value))
+            kwargs = _request_kwargs(raw.get("resilience"))
+            for name in ("json", "body", "headers"):
+                if raw.get(name) is not None:
+                    kwargs[name] = raw[name]
+            return await self.client.mutate(
+                raw.get("method", "POST"),
+                raw["url"],
+                optimistic=optimistic,
+                invalidate=raw.get("invalidate") or [],
+                durable=bool(raw.get("durable")),
+                **kwargs,
+            )
+
+        return await _envelope(run())
+
+    def loader(self, options: str) -> Any:
+        """``client.loader``: a ``JsLoader``, or an error dict for bad options."""
+        try:
+            kwargs = options_from_js(_json.loads(options))
+            url = kwargs.pop("url", None)
+            return JsLoader(self.client.loader(url, **kwargs))
+        except ResilienceError as exc:
+            return error_to_js(_as_written_in_js(exc))
+        except TypeError as exc:
+            return error_to_js(ConfigError("loader", options, f"known loader options ({exc})"))
+
     async def close(self) -> None:
         """Close the underlying client."""
         await self.client.close()
+
+
+class JsLoader:
+    """What ``client.loader(...)`` gives the shim: ``load`` / ``load_many`` with JSON results."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+
+    async def load(self, id: str) -> str:
+        """One item as ``{"ok": true, "data": item}`` JSON, or the error."""
+        return await _envelope(self.loader.load(_json.loads(id)))
+
+    async def load_many(self, ids: str) -> str:
+        """Items in order; a failed one is ``{"error": {...}}`` in its place."""
+
+        async def run() -> Any:
+            results = await self.loader.load_many(_json.loads(ids))
+            return [
+                {"error": error_to_js(r)["error"]} if isinstance(r, BaseException) else r
+                for r in results
+            ]
+
+        return await _envelope(run())
+
+
+def _request_kwargs(options: Any) -> dict[str, Any]:
+    """``resilience`` per-call options (camelCase, from JS) as ``request()`` keywords."""
+    if isinstance(options, str):
+        options = _json.loads(options)
+    kwargs = options_from_js(options)
+    build(RequestOptions, kwargs, "request")  # checked and named as the caller wrote them
+    return kwargs
+
+
+def _json_updater(fn: Any) -> Any:
+    """A JS ``(json) => json`` function as a Python ``old -> new`` updater."""
+
+    def update(old: Any) -> Any:
+        out = fn(_dumps(old))
+        return None if _is_js_null(out) else _json.loads(str(out))
+
+    return update
+
+
+async def _envelope(work: Any) -> str:
+    try:
+        return _dumps({"ok": True, "data": await work})
+    except asyncio.CancelledError:
+        return _dumps(error_to_js(AbortedError("the request was aborted")))
+    except Exception as exc:  # every failure must reach JS as data, never a PythonError
+        return _dumps(error_to_js(exc))
+
+
+def _sync_envelope(work: Callable[[], Any]) -> str:
+    try:
+        return _dumps({"ok": True, "data": work()})
+    except Exception as exc:
+        return _dumps(error_to_js(exc))
 
 
 def create_client(options: Any = None) -> JsClient | dict[str, Any]:

@@ -25,6 +25,8 @@ from ._events import EventEmitter
 from ._models import Request, Response
 from .config import (
     BreakerConfig,
+    CacheConfig,
+    DedupeConfig,
     LimiterConfig,
     NetworkConfig,
     QueueConfig,
@@ -47,7 +49,9 @@ from .policies.queue import ConcurrencyQueue
 from .policies.retry import RetryPolicy
 from .stages.base import Call, Next, Stage, snapshot_of
 from .stages.breaker import BreakerStage
+from .stages.cache import RevalidationStage
 from .stages.deadline import DeadlineStage
+from .stages.dedupe import DedupeStage
 from .stages.limiter import LimiterStage
 from .stages.network import NetworkStage
 from .stages.queue import QueueStage
@@ -83,10 +87,17 @@ def build_stages(
     events: EventEmitter,
     network: NetworkConfig | None = None,
     monitor: NetworkMonitor | None = None,
+    cache: CacheConfig | None = None,
+    dedupe: DedupeConfig | None = None,
 ) -> list[Stage]:
     """The built-in stages for these settings, in ``ORDER``."""
     emit = events.emit
-    stages: list[Stage] = [
+    stages: list[Stage] = []
+    if cache is not None and cache.enabled and cache.revalidate:
+        stages.append(RevalidationStage(cache.max_bytes))
+    if dedupe is not None and dedupe.enabled:
+        stages.append(DedupeStage())
+    stages += [
         DeadlineStage(timeout.total, clock),
         RetryStage(
             RetryPolicy(

@@ -53,6 +53,9 @@ def test_security_headers_on_every_kind_of_response(app_factory: Callable[..., F
     assert [r.status_code for r in responses] == [200, 201, 404, 404, 400, 500, 503, 200, 403]
     for resp in responses:
         check_security_headers(resp.headers)
+    # Item reads carry an ETag: a client may keep them but must revalidate (issue 11).
+    assert responses[0].headers["Cache-Control"] == "no-cache" and responses[0].headers["ETag"]
+    for resp in responses[1:]:
         assert resp.headers["Cache-Control"] == "no-store"
 
 

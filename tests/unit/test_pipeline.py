@@ -272,8 +272,13 @@ async def test_state_is_json_serialisable_with_latency_percentiles() -> None:
     for i in range(5):
         await drive(clock, client.get(f"{URL}/{i}"))
     state = json.loads(json.dumps(client.state(), allow_nan=False))
-    assert set(state) == {"stages", "breakers", "limiter", "queue", "budget", "metrics", "network"}
+    assert set(state) == {
+        *("stages", "breakers", "limiter", "queue", "budget", "metrics", "network"),
+        *("cache", "dedupe", "revalidation"),
+    }
     assert state["stages"] == [
+        "cache",
+        "dedupe",
         "deadline",
         "retry",
         "network",

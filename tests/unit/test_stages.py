@@ -57,13 +57,21 @@ class Recorder:
 def test_default_stage_order_follows_the_documented_order() -> None:
     client = Client(transport=MockTransport(ok))
     names = client.pipeline.names
-    assert names == ["deadline", "retry", "network", "breaker", "limiter", "queue", "timeout"]
+    assert names == [
+        *("cache", "dedupe", "deadline", "retry", "network", "breaker", "limiter", "queue"),
+        "timeout",
+    ]
     assert [n for n in ORDER if n in names] == names  # same relative order as ORDER
 
 
 def test_stages_that_are_off_are_not_in_the_list() -> None:
     client = Client(
-        transport=MockTransport(ok), breaker=False, limiter=False, network={"mode": "always"}
+        transport=MockTransport(ok),
+        breaker=False,
+        limiter=False,
+        cache=False,
+        dedupe=False,
+        network={"mode": "always"},
     )
     assert client.pipeline.names == ["deadline", "retry", "queue", "timeout"]
     assert client.breakers is None and client.limiter is None
@@ -86,7 +94,7 @@ async def test_custom_stage_before_retry_runs_once_per_call() -> None:
     recorder = Recorder()
     client = make_client(statuses(503, 200), clock)
     client.use(recorder, before="retry")
-    assert client.pipeline.names[:3] == ["deadline", "recorder", "retry"]
+    assert client.pipeline.names[2:5] == ["deadline", "recorder", "retry"]
     await drive(clock, client.get(URL))
     assert recorder.seen == [0]  # before retry: no attempt has started yet
 
@@ -111,7 +119,8 @@ def test_anchor_of_a_stage_that_is_off_lands_where_it_would_be() -> None:
     client = Client(transport=MockTransport(ok), breaker=False)
     client.use(Recorder(), before="breaker")
     assert client.pipeline.names == [
-        *("deadline", "retry", "network", "recorder", "limiter", "queue", "timeout")
+        *("cache", "dedupe", "deadline", "retry", "network", "recorder", "limiter", "queue"),
+        "timeout",
     ]
 
 

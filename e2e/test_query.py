@@ -1,0 +1,165 @@
+"""Query cache, in-flight dedupe and the batch loader in Chromium, against the real backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from playwright.sync_api import Page, expect
+
+from .conftest import DemoServer, FaultAdmin
+
+SCOPE = "query-e2e"
+CLIENT = """async (options) => {
+    const { createClient } = await import("./resilient-fetch.js");
+    window.qc = await createClient({
+        retry: { maxRetries: 0 }, headers: { "X-Fault-Scope": "query-e2e" }, ...options });
+}"""
+
+
+def scoped(faults: FaultAdmin) -> dict[str, Any]:
+    """This test client's own counters (the demo page's client has another scope)."""
+    body: dict[str, Any] = requests.get(faults.url + f"_stats?scope={SCOPE}", timeout=5).json()
+    return body
+
+
+def hits(stats: dict[str, Any], route: str, status: str | None = None) -> int:
+    counts = stats["routes"].get(route, {})
+    return int(counts.get(status, 0)) if status else sum(int(v) for v in counts.values())
+
+
+def test_twenty_identical_reads_are_one_server_hit_with_twenty_readable_bodies(
+    ready_page: Page, faults: FaultAdmin
+) -> None:
+    ready_page.evaluate(CLIENT, {})
+    faults.add(type="latency", ms=300, match="/api/items", scope=SCOPE)  # 20 in flight at once
+    result = ready_page.evaluate(
+        """async () => {
+            const responses = await Promise.all(
+                Array.from({ length: 20 }, () => window.qc.fetch("api/items")));
+            const bodies = await Promise.all(responses.map((r) => r.json()));
+            return { n: bodies.length, ok: bodies.every((b) => Array.isArray(b.items)),
+                     real: responses.every((r) => r instanceof Response),
+                     distinct: new Set(responses).size };
+        }"""
+    )
+    assert result == {"n": 20, "ok": True, "real": True, "distinct": 20}
+    assert hits(scoped(faults), "GET /api/items") == 1
+
+
+def test_dedupe_off_per_call_and_an_abort_leaves_the_others(
+    ready_page: Page, faults: FaultAdmin
+) -> None:
+    ready_page.evaluate(CLIENT, {})
+    faults.add(type="latency", ms=300, match="/api/items", scope=SCOPE)
+    result = ready_page.evaluate(
+        """async () => {
+            const ctl = new AbortController();
+            const aborted = window.qc.fetch("api/items", { signal: ctl.signal }).then(
+                () => "resolved", (e) => e.code);
+            const kept = window.qc.fetch("api/items").then((r) => r.json());
+            const own = window.qc.fetch("api/items", { resilience: { dedupe: false } }).then((r) => r.status);
+            setTimeout(() => ctl.abort(), 50);
+            return { aborted: await aborted, kept: Array.isArray((await kept).items), own: await own };
+        }"""
+    )
+    assert result == {"aborted": "ABORTED", "kept": True, "own": 200}
+    assert hits(scoped(faults), "GET /api/items") == 2  # shared one + the dedupe: false one
+
+
+def test_twenty_loads_are_one_batch_request(
+    ready_page: Page, faults: FaultAdmin, demo_server: DemoServer
+) -> None:
+    ids = [
+        requests.post(demo_server.url + "api/items", json={"name": f"b{i}"}, timeout=5).json()["id"]
+        for i in range(20)
+    ]
+    faults.reset()
+    ready_page.evaluate(CLIENT, {})
+    result = ready_page.evaluate(
+        """async (ids) => {
+            const loader = window.qc.loader({ url: "api/items/batch", name: "item" });
+            const items = await Promise.all(ids.map((id) => loader.load(id)));
+            let missing = null;
+            try { await loader.load(999999999); } catch (e) { missing = e.code; }
+            return { names: items.map((i) => i.name), missing,
+                     cached: window.qc.queryState(["item", ids[3]]).data.name };
+        }""",
+        ids,
+    )
+    assert result["names"] == [f"b{i}" for i in range(20)]
+    assert result["missing"] == "NOT_FOUND" and result["cached"] == "b3"
+    assert hits(scoped(faults), "GET /api/items/batch") == 2  # the 20, then the missing one
+
+
+def test_a_refetch_is_revalidated_with_a_304(ready_page: Page, faults: FaultAdmin) -> None:
+    ready_page.evaluate(CLIENT, {})
+    result = ready_page.evaluate(
+        """async () => {
+            const first = await window.qc.query(["items"], "api/items");
+            const kept = window.qc.state().revalidation;
+            const seen = [];
+            const off = window.qc.subscribe(["items"], (s) => seen.push(s.status));
+            const again = await window.qc.query(["items"], "api/items");  // stale: refetch
+            for (let i = 0; i < 50 && window.qc.queryState(["items"]).isFetching; i++)
+                await new Promise((r) => setTimeout(r, 20));
+            off();
+            return { same: JSON.stringify(first) === JSON.stringify(again), seen, kept,
+                     state: window.qc.state().revalidation };
+        }"""
+    )
+    assert result["same"] is True
+    assert result["seen"] == []  # the 304 kept the same data: no subscriber woke
+    assert result["state"]["revalidated"] == 1, result
+    stats = scoped(faults)
+    # The refetch was answered 304 (the browser's own cache may revalidate the first, too).
+    assert hits(stats, "GET /api/items", "304") >= 1
+    assert hits(stats, "GET /api/items") == 2
+
+
+def test_stale_data_stays_on_screen_while_the_items_api_is_down(
+    ready_page: Page, faults: FaultAdmin
+) -> None:
+    page = ready_page
+    expect(page.locator("#freshness")).to_have_text("fresh", timeout=10_000)
+    count = page.locator("#items li").count()
+    faults.add(type="status", code=503, match="/api/items*")
+    page.evaluate("window.resilientClient.invalidate(['items'])")
+    page.evaluate("window.resilientClient.query(['items'], 'api/items').catch(() => {})")
+    expect(page.locator("#freshness")).to_contain_text(
+        "stale: server unreachable, showing data from", timeout=30_000
+    )
+    assert page.locator("#items li").count() == count
+    faults.reset()
+    page.evaluate("window.resilientClient.query(['items'], 'api/items')")
+    expect(page.locator("#freshness")).to_have_text("fresh", timeout=15_000)
+
+
+def test_an_optimistic_add_is_rolled_back_when_the_server_rejects_it(
+    ready_page: Page, faults: FaultAdmin
+) -> None:
+    page = ready_page
+    expect(page.locator("#freshness")).to_have_text("fresh", timeout=10_000)
+    faults.add(type="latency", ms=800, match="/api/items", methods=["POST"])
+    faults.add(type="status", code=422, match="/api/items", methods=["POST"])
+    page.fill("#quick-name", "rejected-item")
+    page.click("#quick-button")
+    optimistic = page.locator("#items li.optimistic", has_text="rejected-item")
+    expect(optimistic).to_be_visible(timeout=5_000)  # shown before the server answered
+    expect(optimistic).to_have_count(0, timeout=10_000)  # rolled back
+    expect(page.locator("#error")).to_contain_text("HTTP_STATUS")
+
+
+def test_demo_buttons_show_dedupe_and_batching(ready_page: Page, faults: FaultAdmin) -> None:
+    page = ready_page
+    expect(page.locator("#freshness")).not_to_have_text("loading", timeout=10_000)
+    faults.add(type="latency", ms=300, match="/api/items")
+    page.click("#burst")
+    expect(page.locator("#burst-result")).to_have_text(
+        "20 reads, 1 request(s) reached the server", timeout=10_000
+    )
+    page.evaluate("window.resilientClient.query(['items'], 'api/items')")
+    page.click("#load-20")
+    expect(page.locator("#loader-result")).to_contain_text(
+        "1 request(s) reached the server", timeout=10_000
+    )
