@@ -158,6 +158,72 @@ function wireFaults(client) {
   });
 }
 
+// -- network banner: offline / unreachable / back online ------------------------
+
+const OFFLINE_TEXT = "You're offline: changes are saved on this device and will be sent";
+const BACK_ONLINE_SHOWN_MS = 6000;
+let backOnlineDetail = "";
+let renderBanner = () => {};
+
+/**
+ * Hook for the outbox: text added to the "Back online" banner (for example
+ * "3 changes sent"); call it when the replay after a reconnect finishes.
+ */
+export function setBackOnlineDetail(text) {
+  backOnlineDetail = text || "";
+  renderBanner();
+}
+window.demoNetwork = { setBackOnlineDetail };
+
+function wireNetwork(client) {
+  const banner = $("network-banner");
+  const text = $("network-text");
+  const countdown = $("network-countdown");
+  const retry = $("network-retry");
+  let backOnlineUntil = 0;
+  const show = (kind, message, wait = "") => {
+    banner.hidden = false;
+    banner.className = `network-banner ${kind}`;
+    banner.dataset.state = kind;
+    if (text.textContent !== message) text.textContent = message;
+    countdown.textContent = wait;
+    retry.hidden = kind !== "unreachable";
+  };
+  renderBanner = () => {
+    const net = client.network();
+    if (net.state === "offline") {
+      show("offline", OFFLINE_TEXT);
+    } else if (net.state === "unreachable") {
+      const n = net.nextProbeIn;
+      show("unreachable", "Can't reach the server", n == null ? ": retrying now…" : `: retrying in ${Math.ceil(n)} s`);
+    } else if (Date.now() < backOnlineUntil) {
+      show("online", backOnlineDetail ? `Back online: ${backOnlineDetail}` : "Back online");
+    } else {
+      banner.hidden = true;
+    }
+  };
+  client.on("network", (event) => {
+    if (event.to === "online") {
+      backOnlineDetail = "";
+      backOnlineUntil = Date.now() + BACK_ONLINE_SHOWN_MS;
+      setTimeout(renderBanner, BACK_ONLINE_SHOWN_MS + 50);
+    }
+    renderBanner();
+  });
+  // The countdown: the monitor knows when it probes next.
+  setInterval(() => { if (!banner.hidden) renderBanner(); }, 500);
+  retry.addEventListener("click", async () => {
+    retry.disabled = true;
+    try {
+      await client.probeNow();
+    } finally {
+      retry.disabled = false;
+      renderBanner();
+    }
+  });
+  renderBanner();
+}
+
 async function main() {
   let client;
   try {
@@ -180,6 +246,7 @@ async function main() {
     renderState(client);
   });
   wireFaults(client);
+  wireNetwork(client);
   renderState(client);
   setInterval(() => renderState(client), 1000);
   $("refresh").addEventListener("click", () => refresh(client));

@@ -39,6 +39,20 @@ function fetchOnce(url, source, method, headers, body, read, controller) {
   return promise;
 }
 
+/** Browser online/offline events for the network monitor; returns a detach function. */
+function watchNetwork(callback) {
+  const target = globalThis.window;
+  if (!target?.addEventListener) return () => {};
+  const online = () => callback(true);
+  const offline = () => callback(false);
+  target.addEventListener("online", online);
+  target.addEventListener("offline", offline);
+  return () => {
+    target.removeEventListener("online", online);
+    target.removeEventListener("offline", offline);
+  };
+}
+
 async function fetchOk(url) {
   const resp = await fetch(url);
   if (!resp.ok) throw new Error(`resilient-fetch: cannot load ${url} (HTTP ${resp.status})`);
@@ -90,7 +104,7 @@ async function bootRuntime(useSnapshot) {
   }
   pyodide ??= await loadPyodide({ indexURL });
   await yieldToPage();
-  pyodide.registerJsModule("_resilient_fetch_js", { fetchOnce });
+  pyodide.registerJsModule("_resilient_fetch_js", { watchNetwork, fetchOnce });
   // A snapshot restores the `random` module's state as the build left it: every
   // page would draw the same numbers. Reseed it from the browser's entropy.
   const sitePackages = pyodide.runPython("import random, site; random.seed(); site.getsitepackages()[0]");
@@ -268,6 +282,14 @@ export async function createClient(options = {}) {
     /** A plain-object snapshot: breakers, limiter, queue, budget, metrics. */
     state() {
       return JSON.parse(pyClient.state());
+    },
+    /** The network monitor: { state: "online"|"offline"|"unreachable", since, nextProbeIn, ... }. */
+    network() {
+      return JSON.parse(pyClient.network());
+    },
+    /** Probe the health URL now (the "Retry now" button); resolves with network(). */
+    async probeNow() {
+      return JSON.parse(await pyClient.probe_now());
     },
     /** Hold the breaker for `url` (default: baseUrl) open until reset(). */
     isolate(url = "") {

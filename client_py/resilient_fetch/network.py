@@ -306,6 +306,8 @@ class NetworkMonitor:
         if not isinstance(exc, NetworkError | TimeoutError) or not self.watches(url):
             return False
         self.record_failure(url, exc)
+        if isinstance(exc, TimeoutError):
+            return not self.usable  # a timeout does not wait for the probe (see the gate)
         return not await self.settled()
 
     async def probe_now(self) -> str:

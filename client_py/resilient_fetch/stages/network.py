@@ -57,8 +57,10 @@ class NetworkStage:
                 if not watched or call.sent_at is None:
                     raise  # never reached the network (a queue wait, a limiter refusal)
                 monitor.record_failure(url, exc)
-                cut_by_deadline = isinstance(exc, TimeoutError) and exc.kind == "total"
-                if cut_by_deadline or await monitor.settled():
+                # A timeout has waited long enough: it goes to retry as before (the
+                # probe it started judges the next attempt). A network error fails
+                # fast, so it waits for the probe's verdict.
+                if isinstance(exc, TimeoutError) or await monitor.settled():
                     raise  # the network is fine: the server's failure, retry's business
                 if self.mode == "fail":
                     raise self._offline(call) from exc

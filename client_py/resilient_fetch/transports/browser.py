@@ -13,7 +13,7 @@ A request made from Python gets its body read into ``Response.content``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .._errors import AbortedError, InvalidRequestError, NetworkError, OfflineError
@@ -126,6 +126,11 @@ class BrowserTransport:
     # fetch resolves "/path" against the page, so a client may use a path base URL.
     resolves_relative_urls = True
 
+    @staticmethod
+    def watch_network(callback: Callable[[bool], None]) -> Callable[[], None]:
+        """The page's online/offline events for the network monitor (see ``watch_network``)."""
+        return watch_network(callback)
+
     def __init__(self, *, credentials: str | None = None, mode: str | None = None) -> None:
         self._defaults: Any = None
         options = {k: v for k, v in (("credentials", credentials), ("mode", mode)) if v}
@@ -208,6 +213,32 @@ def on_abort(signal: Any, callback: Any) -> Any:
 
     def remove() -> None:
         signal.removeEventListener("abort", proxy)
+        proxy.destroy()
+
+    return remove
+
+
+def watch_network(callback: Callable[[bool], None]) -> Callable[[], None]:
+    """Call ``callback(online)`` on the window's online/offline events; returns a remover.
+
+    Uses the shim's ``watchNetwork`` helper; reports ``navigator.onLine`` at once
+    when it is false. Without the shim or a window (Node) it does nothing.
+    """
+    try:
+        import _resilient_fetch_js
+        from pyodide.ffi import create_proxy
+    except ImportError:
+        return lambda: None
+    helper = getattr(_resilient_fetch_js, "watchNetwork", None)
+    if helper is None:
+        return lambda: None
+    proxy = create_proxy(lambda online, *_: callback(bool(online)))
+    detach = helper(proxy)
+    if not _navigator_online():
+        callback(False)
+
+    def remove() -> None:
+        detach()
         proxy.destroy()
 
     return remove
