@@ -135,6 +135,18 @@ def make_snapshot(out: Path, wheel: Path, wheel_sha256: str, version: str) -> di
     }
 
 
+def stamp_service_worker(out: Path) -> None:
+    """Give ``sw.js`` a build id (a hash of every other file), so each build caches anew."""
+    sw = out / "sw.js"
+    if not sw.is_file():
+        return
+    digest = hashlib.sha256()
+    for path in sorted(p for p in out.rglob("*") if p.is_file() and p != sw):
+        digest.update(path.relative_to(out).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    sw.write_text(sw.read_text().replace("__BUILD_ID__", digest.hexdigest()[:16]))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -174,6 +186,7 @@ def main(argv: list[str] | None = None) -> None:
             # The site still works, it only starts slower: say so, do not fail the build.
             print(f"warning: no start-up snapshot ({exc}); the page will boot Python plain")
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    stamp_service_worker(out)
     snap = manifest.get("snapshot")
     note = f", snapshot {snap['file']}" if isinstance(snap, dict) else ", no snapshot"
     print(f"built {out} ({wheel.name}, pyodide {version}{note})")

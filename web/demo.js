@@ -38,6 +38,7 @@ function renderItems(items) {
       const li = document.createElement("li");
       li.dataset.id = item.id;
       li.textContent = item.name;
+      if (savedIds.has(item.id)) li.append(" ", badge("saved", "saved"));
       return li;
     }),
   );
@@ -89,6 +90,7 @@ function describe(event) {
     case "breaker": return `breaker ${event.from} → ${event.to} (${event.reason})`;
     case "rate_limited": return `rate limited (${event.source}, ${event.action}) for ${event.retryAfter.toFixed(2)} s`;
     case "timeout": return `timeout (${event.kind}) after ${event.timeout} s`;
+    case "outbox": return `outbox ${event.action}${event.status ? ` (${event.status})` : ""}`;
     default: return null;
   }
 }
@@ -224,6 +226,67 @@ function wireNetwork(client) {
   renderBanner();
 }
 
+// -- the outbox: an item is stored on this device first, then sent ----------
+const savedIds = new Set(); // items this page wrote through the outbox
+
+function badge(text, cls) {
+  const span = document.createElement("span");
+  span.className = `badge ${cls}`;
+  span.textContent = text;
+  return span;
+}
+
+function entryName(entry) {
+  try {
+    return JSON.parse(entry.bodyText).name;
+  } catch {
+    return `${entry.method} ${entry.url}`;
+  }
+}
+
+async function renderOutbox(client) {
+  let entries;
+  try {
+    entries = await client.outbox.entries();
+  } catch {
+    return;
+  }
+  $("pending").replaceChildren(
+    ...entries.map((entry) => {
+      const li = document.createElement("li");
+      li.dataset.outboxId = entry.id;
+      li.dataset.state = entry.state;
+      li.append(entryName(entry), " ");
+      if (entry.state === "dead") {
+        const why = entry.response ? `${entry.response.status}: ${entry.response.text}` : entry.error?.message;
+        li.append(badge("not saved", "dead"), ` ${why ?? ""} `);
+        for (const [label, action] of [["Retry", "retry"], ["Discard", "discard"]]) {
+          const button = document.createElement("button");
+          button.type = "button";
+          button.className = `secondary outbox-${action}`;
+          button.textContent = label;
+          button.addEventListener("click", () => client.outbox[action](entry.id).then(() => renderOutbox(client)));
+          li.append(button, " ");
+        }
+      } else {
+        li.append(badge("pending", "pending"));
+      }
+      return li;
+    }),
+  );
+}
+
+function awaitSaved(client, id) {
+  client.outbox.wait(id).then(
+    async (resp) => {
+      const item = await resp.json().catch(() => null);
+      if (item?.id != null) savedIds.add(item.id);
+      await refresh(client);
+    },
+    () => {}, // a dead letter shows in the list with its error
+  );
+}
+
 async function main() {
   let client;
   try {
@@ -233,6 +296,8 @@ async function main() {
       breaker: { openFor: 5 },
       retry: { base: 0.5, cap: 4 },
       timeout: { attempt: 5, total: 20 },
+      // Writes go through the durable outbox, kept in IndexedDB across reloads.
+      outbox: { store: "indexeddb", backoff: 0.5, backoffCap: 5 },
     });
   } catch (err) {
     setStatus(`failed to load: ${err.message}`, "failed");
@@ -256,19 +321,29 @@ async function main() {
     const name = input.value.trim();
     if (!name) return;
     try {
-      await apiJson(client, "api/items", {
+      // Stored first (shown at once as "pending"), then sent, even across a reload.
+      const { id } = await client.outbox.enqueue("api/items", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ name }),
       });
       input.value = "";
       showError(null);
+      awaitSaved(client, id);
     } catch (err) {
-      showError(err);
+      showError(err); // OUTBOX_FULL: not saved anywhere
     }
-    await refresh(client);
+    await renderOutbox(client);
+  });
+  client.on("outbox", (event) => {
+    renderOutbox(client);
+    if (event.action === "sent") refresh(client);
   });
   await refresh(client);
+  for (const entry of await client.outbox.entries()) awaitSaved(client, entry.id);
+  await renderOutbox(client);
+  // Precache the page, the runtime and the wheel so a reload works offline (web/sw.js).
+  navigator.serviceWorker?.register("sw.js").catch((err) => console.warn(`no offline page: ${err.message}`));
 }
 
 main();

@@ -53,6 +53,140 @@ function watchNetwork(callback) {
   };
 }
 
+const idbResult = (req) => new Promise((resolve, reject) => {
+  req.onsuccess = () => resolve(req.result);
+  req.onerror = () => reject(req.error);
+});
+
+/**
+ * IndexedDBStore's helper (stores/indexeddb.py). One database per outbox name:
+ * entries as JSON text keyed by an auto-increment `seq`, the bounds checked in
+ * the inserting transaction. Web Locks elect the one tab that replays; a
+ * BroadcastChannel tells the other tabs about changes. Text in, text out.
+ */
+async function outboxStore(name) {
+  const open = indexedDB.open(name, 1);
+  open.onupgradeneeded = () => {
+    const entries = open.result.createObjectStore("entries", { keyPath: "seq", autoIncrement: true });
+    entries.createIndex("id", "id", { unique: true });
+  };
+  const db = await idbResult(open);
+  const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(`${name}:outbox`) : null;
+  const lockAbort = new AbortController();
+  let release = null;
+  // Callbacks, not awaits, inside a transaction: it must not commit half-way.
+  const tx = (mode, work) => new Promise((resolve, reject) => {
+    const t = db.transaction("entries", mode);
+    let out;
+    t.oncomplete = () => resolve(out);
+    t.onerror = () => reject(t.error);
+    t.onabort = () => reject(t.error ?? new Error("IndexedDB transaction aborted"));
+    work(t.objectStore("entries"), (value) => { out = value; });
+  });
+  const withSeq = (store, id, then) => {
+    store.index("id").getKey(id).onsuccess = (e) => then(e.target.result);
+  };
+  return {
+    add: (id, size, data, maxEntries, maxBytes) => tx("readwrite", (store, set) => {
+      store.getAll().onsuccess = (e) => {
+        const rows = e.target.result;
+        const total = rows.reduce((n, r) => n + r.size, 0);
+        if (rows.length + 1 > maxEntries) return set(JSON.stringify({ full: "max_entries" }));
+        if (total + size > maxBytes) return set(JSON.stringify({ full: "max_bytes" }));
+        store.add({ id, size, data }).onsuccess = (ev) => set(JSON.stringify({ seq: ev.target.result }));
+      };
+    }),
+    put: (id, size, data) => tx("readwrite", (store, set) => {
+      set(false);
+      withSeq(store, id, (seq) => {
+        if (seq !== undefined) store.put({ seq, id, size, data }).onsuccess = () => set(true);
+      });
+    }),
+    delete: (id) => tx("readwrite", (store, set) => {
+      set(false);
+      withSeq(store, id, (seq) => {
+        if (seq !== undefined) store.delete(seq).onsuccess = () => set(true);
+      });
+    }),
+    all: () => tx("readonly", (store, set) => {
+      store.getAll().onsuccess = (e) => set(JSON.stringify(e.target.result.map((r) => [r.seq, r.data])));
+    }),
+    lead() {
+      if (!globalThis.navigator?.locks) return Promise.resolve(true);
+      return new Promise((granted, refused) => {
+        navigator.locks.request(`${name}:replay`, { signal: lockAbort.signal }, () => {
+          granted(true);
+          return new Promise((resolve) => { release = resolve; }); // held until close or unload
+        }).catch(refused);
+      });
+    },
+    subscribe(callback) {
+      if (channel) channel.onmessage = (e) => callback(e.data);
+    },
+    publish(text) {
+      channel?.postMessage(text);
+    },
+    close() {
+      lockAbort.abort();
+      release?.();
+      channel?.close();
+      db.close();
+    },
+  };
+}
+
+function base64Bytes(text) {
+  const bin = atob(text);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** `client.outbox`: the durable outbox, forwarded to Python (outbox.py holds the rules). */
+function makeOutbox(pyClient, resolveUrl, invalid, options) {
+  const method = pyClient.outbox;
+  const call = async (action, args = {}, body = null) => {
+    const data = JSON.parse(await method(action, JSON.stringify(args), body));
+    if (!data.ok) throw toError(data.error);
+    return data.value;
+  };
+  if (options) {
+    // Replay what an earlier page stored, and on the page's own `online` event.
+    call("start").catch((err) => console.warn(`resilient-fetch: outbox: ${err.message}`));
+    globalThis.addEventListener?.("online", () => call("kick").catch(() => {}));
+  }
+  return {
+    /** Store a write (fetch's arguments), then send it; resolves with { id, state } once stored. */
+    async enqueue(input, init = undefined) {
+      let req;
+      try {
+        req = new Request(input instanceof Request ? input : resolveUrl(input), init);
+      } catch (err) {
+        throw invalid(err);
+      }
+      const hasBody = req.method !== "GET" && req.method !== "HEAD";
+      const body = hasBody ? new Uint8Array(await req.arrayBuffer()) : null;
+      return call("enqueue", { method: req.method, url: req.url, headers: [...req.headers] }, body);
+    },
+    /** The Response once delivered; rejects (code DEAD_LETTER) if the write is dead-lettered. */
+    async wait(id) {
+      const r = await call("wait", { id });
+      const body = NULL_BODY_STATUS.has(r.status) ? null : base64Bytes(r.body);
+      const resp = new Response(body, { status: r.status, statusText: r.statusText, headers: r.headers });
+      Object.defineProperty(resp, "url", { value: r.url });
+      return resp;
+    },
+    /** Stored entries, pending and dead, oldest first (no bodies). */
+    entries: () => call("entries"),
+    /** Put a dead entry back in line (same Idempotency-Key). */
+    retry: (id) => call("retry", { id }),
+    /** Drop an entry for good; its waiters reject with code ABORTED. */
+    discard: (id) => call("discard", { id }),
+    /** Try pending entries now, skipping their backoff. */
+    kick: () => call("kick"),
+  };
+}
+
 async function fetchOk(url) {
   const resp = await fetch(url);
   if (!resp.ok) throw new Error(`resilient-fetch: cannot load ${url} (HTTP ${resp.status})`);
@@ -104,7 +238,7 @@ async function bootRuntime(useSnapshot) {
   }
   pyodide ??= await loadPyodide({ indexURL });
   await yieldToPage();
-  pyodide.registerJsModule("_resilient_fetch_js", { watchNetwork, fetchOnce });
+  pyodide.registerJsModule("_resilient_fetch_js", { outboxStore, watchNetwork, fetchOnce });
   // A snapshot restores the `random` module's state as the build left it: every
   // page would draw the same numbers. Reseed it from the browser's entropy.
   const sitePackages = pyodide.runPython("import random, site; random.seed(); site.getsitepackages()[0]");

@@ -139,6 +139,7 @@ class JsClient:
             "timeout",
             "network",
             "idempotency_keys",
+            "outbox",
             "cache",
             "dedupe",
         }
@@ -339,6 +340,45 @@ class JsClient:
             return error_to_js(_as_written_in_js(exc))
         except TypeError as exc:
             return error_to_js(ConfigError("loader", options, f"known loader options ({exc})"))
+
+    async def outbox(self, action: str, args: str = "{}", body: Any = None) -> str:
+        """``client.outbox.<action>`` for the shim: JSON in, JSON out, errors as ``ok: false``.
+
+        ``wait`` answers the response with its body base64-encoded.
+        """
+        import base64
+
+        try:
+            a = _json.loads(args)
+            box = self.client.outbox
+            value: Any = None
+            if action == "enqueue":
+                data = None if _is_js_null(body) else bytes(body.to_bytes())
+                value = await box.enqueue(a["method"], a["url"], headers=a["headers"], body=data)
+            elif action == "wait":
+                resp = await box.wait(str(a["id"]))
+                value = {
+                    "status": resp.status,
+                    "statusText": resp.reason,
+                    "headers": [list(p) for p in resp.headers.pairs()],
+                    "body": base64.b64encode(resp.content).decode("ascii"),
+                    "url": resp.url,
+                }
+            elif action == "entries":
+                value = [{to_camel(k): v for k, v in e.items()} for e in await box.entries()]
+            elif action in ("retry", "discard"):
+                value = await getattr(box, action)(str(a["id"]))
+            elif action == "kick":
+                box.kick("page")
+            elif action == "start":
+                await box.start()
+            else:
+                raise ConfigError("action", action, "an outbox method")
+            return _dumps({"ok": True, "value": value})
+        except Exception as exc:  # every failure reaches JS as data
+            if isinstance(exc, ResilienceError):
+                exc = _as_written_in_js(exc)
+            return _dumps(error_to_js(exc))
 
     async def close(self) -> None:
         """Close the underlying client."""

@@ -69,6 +69,7 @@ _LOCAL_REFUSALS = (
     RetryBudgetExceededError,
 )
 _KEEP_DELIVERED = 100
+_PREVIEW_BYTES = 4096
 
 
 def make_store(config: OutboxConfig) -> Store:
@@ -119,16 +120,22 @@ def _size(entry: Entry, body: bytes | None) -> int:
 
 
 def _public(seq: int, entry: Entry) -> dict[str, Any]:
-    """What ``entries()`` shows: everything but the stored body bytes."""
+    """What ``entries()`` shows: the stored fields, a text preview instead of the body."""
     out = {k: v for k, v in entry.items() if k not in ("body", "response")}
     out["seq"] = seq
+    body = _unb64(entry.get("body"))
+    # A short text body is shown (the demo lists pending items by name); bytes are not.
+    out["body_text"] = None
+    if body is not None and len(body) <= _PREVIEW_BYTES:
+        with contextlib.suppress(UnicodeDecodeError):
+            out["body_text"] = body.decode("utf-8")
     resp = entry.get("response")
     if resp is not None:
-        body = _unb64(resp.get("body")) or b""
+        answer = _unb64(resp.get("body")) or b""
         out["response"] = {
             "status": resp["status"],
             "headers": resp["headers"],
-            "text": body.decode("utf-8", errors="replace"),
+            "text": answer.decode("utf-8", errors="replace"),
         }
     return out
 

@@ -91,6 +91,7 @@ async def test_enqueue_stores_first_then_delivers_and_wait_resolves() -> None:
     assert out["state"] == "pending"
     (entry,) = await client.outbox.entries()
     assert entry["id"] == out["id"] and entry["method"] == "POST"
+    assert entry["body_text"] == '{"name":"a"}' and "body" not in entry
     assert entry["url"] == "http://api.test/api/items"
     server.gate.set()
     resp = await client.outbox.wait(out["id"])
