@@ -22,7 +22,9 @@ def test_flaky_button_is_scoped_and_the_client_retries_through_it(
     expect(events.filter(has_text="← 200 after 3 attempt(s)")).to_have_count(1)
     expect(page.locator("#error")).to_be_hidden()
     scope = page.evaluate("sessionStorage.getItem('rf-fault-scope')")
-    assert faults.stats()["scopes"][scope]["routes"]["GET /api/items"] == {"503": 2, "200": 1}
+    routes = faults.stats()["scopes"][scope]["routes"]["GET /api/items"]
+    # The read that got through may be a 304: item reads carry an ETag (issue 11).
+    assert routes["503"] == 2 and routes.get("200", 0) + routes.get("304", 0) == 1
 
 
 def test_down_opens_the_breaker_on_screen_and_reset_recovers(ready_page: Page) -> None:

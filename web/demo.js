@@ -38,6 +38,7 @@ function renderItems(items) {
       const li = document.createElement("li");
       li.dataset.id = item.id;
       li.textContent = item.name;
+      if (item.optimistic) li.classList.add("optimistic");
       if (savedIds.has(item.id)) li.append(" ", badge("saved", "saved"));
       return li;
     }),
@@ -46,9 +47,12 @@ function renderItems(items) {
 
 async function refresh(client) {
   try {
-    const data = await apiJson(client, "api/items");
+    // A query: cached, refetched in the background when stale, kept when the server is down.
+    // Refresh means "now": mark it stale; the subscriber renders what the refetch brings.
+    client.invalidate(["items"]);
+    const data = await client.query(["items"], "api/items");
     renderItems(data.items);
-    showError(null);
+    showError(client.queryState(["items"])?.error ?? null); // the last refetch's error, if any
   } catch (err) {
     showError(err);
   }
@@ -154,7 +158,7 @@ function wireFaults(client) {
   });
   $("burst").addEventListener("click", async () => {
     await Promise.allSettled(
-      Array.from({ length: 20 }, (_, i) => client.fetch(`api/items?burst=${i}`)),
+      Array.from({ length: 20 }, () => client.fetch("api/items")),
     );
     renderState(client);
   });
@@ -287,6 +291,80 @@ function awaitSaved(client, id) {
   );
 }
 
+// -- query cache, dedupe and the batch loader ------------------------------------
+async function serverHits(route, settle = false) {
+  // The server counts a request once it is done with it, just after answering.
+  if (settle) await new Promise((resolve) => setTimeout(resolve, 250));
+  const stats = await admin(`_stats?scope=${encodeURIComponent(SCOPE)}`);
+  return Object.values(stats.routes?.[route] ?? {}).reduce((a, b) => a + b, 0);
+}
+
+function describeFreshness(state) {
+  if (!state || state.status === "pending") return "loading";
+  if (state.status === "error") return `error: ${state.error?.message ?? "no data"}`;
+  const age = Math.max(0, Math.round((Date.now() - state.dataUpdatedAt) / 1000));
+  if (state.error) return `stale: server unreachable, showing data from ${age} s ago (${state.error.code})`;
+  if (state.isFetching) return "stale, refreshing";
+  return state.isStale ? `stale (${age} s old)` : "fresh";
+}
+
+function wireQueries(client) {
+  const showFreshness = () => {
+    const label = describeFreshness(client.queryState(["items"]));
+    $("freshness").textContent = label;
+    $("freshness").dataset.state = label.split(/[ :,(]/)[0];
+  };
+  client.subscribe(["items"], (state) => {
+    if (state.data) renderItems(state.data.items);
+    showError(state.error); // a failed refetch keeps the list, and says why
+    showFreshness();
+  });
+  setInterval(showFreshness, 500);
+  setInterval(() => client.query(["items"], "api/items").catch(() => {}), 5000);
+  $("burst").addEventListener("click", async () => {
+    const before = await serverHits("GET /api/items");
+    const bodies = await Promise.all(
+      Array.from({ length: 20 }, () => client.fetch("api/items").then((r) => r.json())),
+    );
+    const hits = (await serverHits("GET /api/items", true)) - before;
+    $("burst-result").textContent = `${bodies.length} reads, ${hits} request(s) reached the server`;
+  });
+  $("quick-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const name = $("quick-name").value.trim();
+    if (!name) return;
+    $("quick-name").value = "";
+    try {
+      await client.mutate({
+        url: "api/items", method: "POST", json: { name },
+        optimistic: [{ key: ["items"], updater: (old) => ({ items: [...(old?.items ?? []), { id: `new-${name}`, name, optimistic: true }] }) }],
+        invalidate: [["items"]],
+      });
+      showError(null);
+    } catch (err) {
+      showError(err); // the optimistic item is already rolled back
+    }
+  });
+  const loader = client.loader({ url: "api/items/batch", name: "item", maxBatch: 100 });
+  $("detail-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      $("detail").textContent = JSON.stringify(await loader.load(Number($("detail-id").value)), null, 2);
+    } catch (err) {
+      $("detail").textContent = `${err.code}: ${err.message}`;
+    }
+  });
+  $("load-20").addEventListener("click", async () => {
+    const ids = (client.queryState(["items"])?.data?.items ?? []).map((i) => i.id).slice(0, 20);
+    const before = await serverHits("GET /api/items/batch");
+    const results = await Promise.allSettled(ids.map((id) => loader.load(id)));
+    const hits = (await serverHits("GET /api/items/batch", true)) - before;
+    const ok = results.filter((r) => r.status === "fulfilled").length;
+    $("loader-result").textContent = `${ok} of ${ids.length} items loaded, ${hits} request(s) reached the server`;
+  });
+  for (const id of ["quick-name", "quick-button", "detail-id", "detail-button", "load-20"]) $(id).disabled = false;
+}
+
 async function main() {
   let client;
   try {
@@ -296,6 +374,8 @@ async function main() {
       breaker: { openFor: 5 },
       retry: { base: 0.5, cap: 4 },
       timeout: { attempt: 5, total: 20 },
+      // The items list is fresh for 10 s, then refetched in the background.
+      cache: { staleTime: 10 },
       // Writes go through the durable outbox, kept in IndexedDB across reloads.
       outbox: { store: "indexeddb", backoff: 0.5, backoffCap: 5 },
     });
@@ -311,6 +391,7 @@ async function main() {
     renderState(client);
   });
   wireFaults(client);
+  wireQueries(client);
   wireNetwork(client);
   renderState(client);
   setInterval(() => renderState(client), 1000);

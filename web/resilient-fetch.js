@@ -187,6 +187,104 @@ function makeOutbox(pyClient, resolveUrl, invalid, options) {
   };
 }
 
+/** Window focus for the query cache (TanStack's rule: the page became visible). */
+function onFocus(callback) {
+  const doc = globalThis.document;
+  if (!doc?.addEventListener) return () => {};
+  const listener = () => { if (doc.visibilityState !== "hidden") callback(); };
+  doc.addEventListener("visibilitychange", listener);
+  return () => doc.removeEventListener("visibilitychange", listener);
+}
+
+/** A Python call that answers {ok, data} or {ok: false, error} as JSON. */
+function answer(json) {
+  const result = JSON.parse(json);
+  if (!result.ok) throw toError(result.error);
+  return result.data;
+}
+
+/** A JS updater (old => new) as the JSON-in, JSON-out function Python calls. */
+const jsonUpdater = (updater) => (json) => {
+  const out = updater(JSON.parse(json));
+  return out === undefined ? undefined : JSON.stringify(out);
+};
+
+/** client.query(), queryState(), subscribe(), invalidate(), setQueryData(), mutate(), loader(). */
+function makeQueries(pyClient, resolveUrl, invalid) {
+  const url = (input) => {
+    try { return resolveUrl(input); } catch (err) { throw invalid(err); }
+  };
+  return {
+    /**
+     * The parsed body (JSON, else text) of GET `input`, cached under `key` (a
+     * list). Fresh data comes from the cache; stale data at once, refetched in
+     * the background. `options`: { staleTime } (seconds).
+     */
+    async query(key, input, init = undefined, options = undefined) {
+      const headers = init?.headers == null ? undefined : headerPairs(new Headers(init.headers));
+      return answer(await pyClient.query(
+        JSON.stringify(key), url(input), headers,
+        init?.resilience ? JSON.stringify(init.resilience) : undefined, options?.staleTime));
+    },
+    /** The entry's state: { status, data, error, isStale, isFetching, dataUpdatedAt, ... } or null. */
+    queryState(key) {
+      return answer(pyClient.query_state(JSON.stringify(key)));
+    },
+    /** Call `callback(state)` when the entry's status, data or error really change. */
+    subscribe(key, callback) {
+      const unsubscribe = checked(pyClient.subscribe(JSON.stringify(key), (json) => callback(JSON.parse(json))));
+      let done = false;
+      return () => {
+        if (done) return;
+        done = true;
+        unsubscribe();
+        unsubscribe.destroy();
+      };
+    },
+    /** Mark every entry whose key starts with `prefix` stale; subscribed ones refetch. */
+    invalidate(prefix) {
+      return answer(pyClient.invalidate(JSON.stringify(prefix)));
+    },
+    /** Set the data for `key`: a value, or `old => new` (returning undefined changes nothing). */
+    setQueryData(key, updater) {
+      return typeof updater === "function"
+        ? answer(pyClient.set_query_data(JSON.stringify(key), "null", jsonUpdater(updater)))
+        : answer(pyClient.set_query_data(JSON.stringify(key), JSON.stringify(updater ?? null)));
+    },
+    /**
+     * A write with optimistic updates, rolled back if it fails, and invalidation on success:
+     * { url, method = "POST", json | body, headers, optimistic: [{ key, updater | data }],
+     *   invalidate: [prefix, ...], durable, resilience }. Resolves with the parsed body.
+     */
+    async mutate(spec) {
+      const optimistic = spec.optimistic ?? [];
+      const headers = spec.headers == null ? undefined : [...new Headers(spec.headers)];
+      const plain = {
+        method: spec.method ?? "POST", url: url(spec.url), json: spec.json, body: spec.body, headers,
+        optimistic: optimistic.map(({ key, data }) => ({ key, data })),
+        invalidate: spec.invalidate ?? [], durable: spec.durable, resilience: spec.resilience,
+      };
+      const updaters = optimistic.map((o) => (typeof o.updater === "function" ? jsonUpdater(o.updater) : null));
+      return answer(await pyClient.mutate(JSON.stringify(plain), updaters));
+    },
+    /**
+     * A DataLoader-style batch loader: { url, key = "id", name, maxBatch = 100,
+     * windowMs = 0, method = "GET" }; load(id) and loadMany(ids).
+     */
+    loader(options) {
+      const py = checked(pyClient.loader(JSON.stringify({ ...options, url: url(options.url) })));
+      return {
+        async load(id) { return answer(await py.load(JSON.stringify(id))); },
+        async loadMany(ids) {
+          return answer(await py.load_many(JSON.stringify(ids))).map((r) =>
+            r && typeof r === "object" && r.error && Object.keys(r).length === 1 ? toError(r.error) : r);
+        },
+        destroy() { py.destroy(); },
+      };
+    },
+  };
+}
+
 async function fetchOk(url) {
   const resp = await fetch(url);
   if (!resp.ok) throw new Error(`resilient-fetch: cannot load ${url} (HTTP ${resp.status})`);
@@ -238,7 +336,7 @@ async function bootRuntime(useSnapshot) {
   }
   pyodide ??= await loadPyodide({ indexURL });
   await yieldToPage();
-  pyodide.registerJsModule("_resilient_fetch_js", { outboxStore, watchNetwork, fetchOnce });
+  pyodide.registerJsModule("_resilient_fetch_js", { outboxStore, watchNetwork, fetchOnce, onFocus });
   // A snapshot restores the `random` module's state as the build left it: every
   // page would draw the same numbers. Reseed it from the browser's entropy.
   const sitePackages = pyodide.runPython("import random, site; random.seed(); site.getsitepackages()[0]");
@@ -401,6 +499,7 @@ export async function createClient(options = {}) {
       });
     },
     outbox: makeOutbox(pyClient, resolveUrl, invalid, options.outbox),
+    ...makeQueries(pyClient, resolveUrl, invalid),
     ...makeQueries(pyClient, resolveUrl, invalid),
     /** Subscribe to a client event; the callback gets a plain object. Returns an unsubscribe. */
     on(name, callback) {
