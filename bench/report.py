@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 
 from .common import DOCS_DIR, RESULTS_DIR
 
-NAMES = ("browser_overhead", "cpython_overhead", "startup", "scale")
+NAMES = ("browser_overhead", "cpython_overhead", "startup", "scale", "query")
 COLORS = {
     "raw": "#8c8c8c",
     "floor": "#8c8c8c",
@@ -725,6 +725,265 @@ def section_scale(r: Result) -> str:
 # -- the document ---------------------------------------------------------------------------
 
 
+# -- query cache, dedupe and batching -------------------------------------------------------
+
+
+def plot_query(r: Result, path: Path) -> Path:
+    c, big = r["contenders"], r["big"]
+    fig, axes = plt.subplots(2, 2, figsize=(13, 8.5))
+    panels = [
+        (
+            axes[0][0],
+            "cache hit, one item (us/call, median)",
+            [("hit_ours_item", "client.query", "ours"), ("hit_tanstack_item", "TanStack", "peer")],
+            lambda k: c[k]["summary"]["median"],
+        ),
+        (
+            axes[0][1],
+            f"{r['config']['loads']:,} load(id) (ms wall, median)",
+            [
+                ("load_ours_load", "client.loader", "ours"),
+                ("load_dataloader_load", "DataLoader", "peer"),
+            ],
+            lambda k: c[k]["summary"]["median"],
+        ),
+        (
+            axes[1][0],
+            "page workload (ms wall, median)",
+            [
+                ("workload_peer", "cockatiel +\np-queue", "peer"),
+                ("workload_ours_fetch", "client.fetch", "ours_light"),
+                ("workload_ours_query", "query\nstaleTime 0", "ours"),
+                ("workload_ours_query_stale", "query\nstaleTime 30 s", "ours"),
+            ],
+            lambda k: c[k]["summary"]["median"],
+        ),
+        (
+            axes[1][1],
+            "page workload (requests reaching the server)",
+            [
+                ("workload_peer", "cockatiel +\np-queue", "peer"),
+                ("workload_ours_fetch", "client.fetch", "ours_light"),
+                ("workload_ours_query", "query\nstaleTime 0", "ours"),
+                ("workload_ours_query_stale", "query\nstaleTime 30 s", "ours"),
+            ],
+            lambda k: c[k]["server_requests"]["median"],
+        ),
+    ]
+    for ax, title, bars, value in panels:
+        values = [value(k) for k, _, _ in bars]
+        ax.barh([b[1] for b in bars], values, color=[COLORS[b[2]] for b in bars])
+        ax.invert_yaxis()
+        ax.set_title(title, fontsize=10)
+        for i, v in enumerate(values):
+            ax.text(v, i, f" {f(v, 1)}", va="center", fontsize=9)
+        ax.set_xlim(0, max(values) * 1.25 or 1)
+    return _save(
+        fig,
+        path,
+        f"Query cache, batching, dedupe in Chromium ({big['entries']:,}-entry results in the text)",
+        r["quick"],
+    )
+
+
+def section_query(r: Result) -> str:
+    c, ratios, cfg, big = r["contenders"], r["ratios"], r["config"], r["big"]
+    page = r["machine"].get("page", {})
+
+    def row(key: str, digits: int = 2, extra: Sequence[Any] = ()) -> list[Any]:
+        s = c[key]["summary"]
+        return [c[key]["label"], f(s["median"], digits), f(s["p95"], digits), *extra]
+
+    hit_rows = [
+        row(f"hit_{who}_{t}", 2, [c[f"hit_{who}_{t}"]["server_requests"]])
+        for t in ("item", "list")
+        for who in ("ours", "tanstack")
+    ]
+    load_rows = [
+        row(
+            k,
+            1,
+            [f(c[k]["us_per_load"]["median"], 1), f(c[k]["server_requests"]["median"], 0)],
+        )
+        for k in (
+            "load_ours_load",
+            "load_dataloader_load",
+            "load_ours_loadMany",
+            "load_dataloader_loadMany",
+        )
+    ]
+    work_rows = [
+        row(
+            k,
+            0,
+            [
+                f(c[k]["server_requests"]["median"], 0),
+                x(ratios.get(f"{k}_vs_peer")) if k != "workload_peer" else "1.00x",
+            ],
+        )
+        for k in (
+            "workload_peer",
+            "workload_ours_fetch",
+            "workload_ours_query",
+            "workload_ours_query_stale",
+        )
+    ]
+    cp, py, ts = big["cpython"], big["pyodide"], big["tanstack"]
+    n = big["entries"]
+    big_rows = [
+        [
+            "our QueryCache, CPython",
+            f(cp["query_cache_bytes_per_entry"], 0),
+            f"{cp['hit_us']:.2f} us (fetch() hit, Python loop)",
+            cp["memory_source"],
+        ],
+        [
+            "a plain dict of the same items, CPython (floor)",
+            f(cp["plain_dict_bytes_per_entry"], 0),
+            f"{cp['plain_dict_get_us']:.2f} us (key hash + get)",
+            cp["memory_source"],
+        ],
+        [
+            "our QueryCache, Pyodide in the page",
+            f(py["query_cache_bytes_per_entry"], 0),
+            f"{py['hit_us_python_loop']:.2f} us (Python loop); "
+            f"{py['client_query_hit_us']:.1f} us via client.query from JS "
+            f"({py['client_query_hit_us_100_entries']:.1f} us at 100 entries)",
+            py["memory_source"],
+        ],
+        [
+            "TanStack QueryClient, page",
+            f(ts["js_heap_bytes_per_entry"], 0),
+            f"{ts['fetch_query_hit_us']:.2f} us (fetchQuery hit)",
+            ts["memory_source"],
+        ],
+    ]
+    wl = cfg["workload"]
+    return "\n".join(
+        [
+            "## Query cache, dedupe and batching vs TanStack Query, DataLoader and the peer",
+            "",
+            "![query](bench/query.png)",
+            "",
+            "One Chromium page holds every contender (`bench/web/query.js`); the demo backend's "
+            "`/_stats` counts the requests that reached it. TanStack Query is "
+            "`@tanstack/query-core`'s ESM build, DataLoader is the npm package with a raw-fetch "
+            "batch function (no retries, breaker or queue; ours runs the whole pipeline). "
+            f"Warm-up, then {cfg['rounds']} rounds, contenders rotated.",
+            "",
+            f"**Cache hit** ({cfg['hit_calls']:,} sequential calls a round; mean per call, "
+            "median over rounds). Both hold the key with a staleTime that never expires; the "
+            f"list is `GET /api/items` ({f(page.get('listBytes'), 0)} bytes of JSON), the item "
+            "one `GET /api/items/<id>`. Our hit crosses from JS into Python and back, and the "
+            "data comes back as JSON text parsed into a new object each call; TanStack hands "
+            "back the object it holds. Requests: what reached the server during the hit rounds.",
+            "",
+            table(["contender", "us/call median", "p95", "requests"], hit_rows),
+            "",
+            f"**Batch loading**: {cfg['loads']:,} distinct ids in one tick through a fresh "
+            f"loader each round, at most {cfg['max_batch']} ids a batch "
+            "(`GET /api/items/batch?ids=...`).",
+            "",
+            table(["contender", "ms wall median", "p95", "us/load", "batch requests"], load_rows),
+            "",
+            f"**Page workload**: {wl['widgets']} widgets, each showing {wl['perWidget']} items "
+            f"from a pool of {wl['pool']} (overlapping windows), all rendering at once, "
+            f"{wl['passes']} passes in a row ({cfg['workload_reads_per_round']:,} item reads a "
+            "round; a fresh client or peer per round). Wall time until every widget has its "
+            "data; requests include background refetches, counted after they settle.",
+            "",
+            table(
+                ["contender", "ms wall median", "p95", "server requests", "time vs peer"],
+                work_rows,
+            ),
+            "",
+            f'**{n:,} entries** (one item each, `["item", i]` keys). Memory per entry from '
+            "the source named in each row; CPython and Pyodide bytes are Python allocations "
+            "(tracemalloc), TanStack's the JS heap, so read them side by side, not as one "
+            "scale. Hits are for random keys at that size.",
+            "",
+            table(["cache", "bytes/entry", "hit cost", "memory measured by"], big_rows, "lrll"),
+            "",
+        ]
+    )
+
+
+def _query_headlines(r: Result) -> list[list[str]]:
+    c = r["contenders"]
+    hi, ht = c["hit_ours_item"]["summary"]["median"], c["hit_tanstack_item"]["summary"]["median"]
+    lo, ld = c["load_ours_load"], c["load_dataloader_load"]
+    wp, wq = c["workload_peer"], c["workload_ours_query"]
+    big = r["big"]
+    return [
+        [
+            "Query cache hit, one item (client.query / TanStack fetchQuery)",
+            f"{hi:.1f} us",
+            f"{ht:.1f} us",
+            "TanStack faster" if ht < hi else "ours faster",
+        ],
+        [
+            f"{r['config']['loads']:,} load(id): per load, batch requests (loader / DataLoader)",
+            f"{lo['us_per_load']['median']:.1f} us, {f(lo['server_requests']['median'], 0)}",
+            f"{ld['us_per_load']['median']:.1f} us, {f(ld['server_requests']['median'], 0)}",
+            "DataLoader faster"
+            if ld["summary"]["median"] < lo["summary"]["median"]
+            else "ours faster",
+        ],
+        [
+            "Page workload with repeated reads: wall, server requests (query / peer)",
+            f"{wq['summary']['median']:.0f} ms, {f(wq['server_requests']['median'], 0)}",
+            f"{wp['summary']['median']:.0f} ms, {f(wp['server_requests']['median'], 0)}",
+            f"ours {faster(wq['summary']['median'], wp['summary']['median'])} the peer",
+        ],
+        [
+            f"{big['entries']:,} entries: bytes/entry (Pyodide QueryCache / TanStack JS heap)",
+            f(big["pyodide"]["query_cache_bytes_per_entry"], 0),
+            f(big["tanstack"]["js_heap_bytes_per_entry"], 0),
+            f"hit via client.query {big['pyodide']['client_query_hit_us']:.0f} us vs "
+            f"{big['tanstack']['fetch_query_hit_us']:.1f} us",
+        ],
+    ]
+
+
+def _query_losses(r: Result) -> list[str]:
+    c, big = r["contenders"], r["big"]
+    items = []
+    hi, ht = c["hit_ours_item"]["summary"]["median"], c["hit_tanstack_item"]["summary"]["median"]
+    hl, htl = c["hit_ours_list"]["summary"]["median"], c["hit_tanstack_list"]["summary"]["median"]
+    if hi > ht:
+        items.append(
+            f"**Query cache hits from JS.** A `client.query` hit costs {hi:.0f} us for one item "
+            f"and {hl:,.0f} us for the item list, TanStack's `fetchQuery` hit {ht:.1f} / "
+            f"{htl:.1f} us: ours crosses into Python (the key as JSON, a coroutine awaited as a "
+            "promise) and returns the data as JSON text that the page parses again, so the "
+            "list's cost grows with its size; TanStack returns the object it holds. In Python "
+            f"the hit itself is {big['pyodide']['hit_us_python_loop']:.1f} us in Pyodide "
+            f"({big['cpython']['hit_us']:.1f} us in CPython). Next: a synchronous fast path "
+            "for fresh hits (no coroutine, no task switch) and a JS-side memo of the parsed "
+            "data per entry version, so a hit returns the same object."
+        )
+    lo, ld = (
+        c["load_ours_load"]["summary"]["median"],
+        c["load_dataloader_load"]["summary"]["median"],
+    )
+    many = c["load_ours_loadMany"]["summary"]["median"]
+    if lo > ld:
+        items.append(
+            f"**Batch loading.** {r['config']['loads']:,} `load(id)` calls take {lo:.0f} ms "
+            f"through our loader, {ld:.0f} ms through DataLoader, with the same number of "
+            "batch requests: each `load` is one JS -> Python call and one awaited coroutine, "
+            "and each loaded item is written into the query cache under `[name, id]`; "
+            f"`loadMany` (one crossing) takes {many:.0f} ms, "
+            + (
+                "hardly less, so the per-item work in Python dominates, not the crossings. "
+                if many > 0.8 * lo
+                else "so the crossings are a large share. "
+            )
+            + "Next: profile the per-item path (JSON per item, cache writes, futures)."
+        )
+    return items
+
+
 def _machine(results: dict[str, Result]) -> str:
     any_r = next(iter(results.values()))
     m = any_r["machine"]
@@ -874,6 +1133,9 @@ def _headlines(results: dict[str, Result]) -> str:
                 "",
             ]
         )
+    q = results.get("query")
+    if q:
+        rows += _query_headlines(q)
     return table(["measure", "resilient-fetch", "peer / baseline", "verdict"], rows, "lrrl")
 
 
@@ -977,6 +1239,8 @@ def _next_steps(results: dict[str, Result]) -> str:
             "hosts should compress the snapshot (4.5x with `gzip -1`), which the demo "
             "server sends raw."
         )
+    if results.get("query"):
+        items += _query_losses(results["query"])
     return "\n".join(f"{i}. {item}" for i, item in enumerate(items, 1))
 
 
@@ -997,6 +1261,7 @@ def generate(results_dir: Path = RESULTS_DIR, docs_dir: Path = DOCS_DIR) -> list
         "cpython_overhead": (plot_cpython, section_cpython),
         "startup": (plot_startup, section_startup),
         "scale": (plot_scale, section_scale),
+        "query": (plot_query, section_query),
     }
     for name, (plot, section) in builders.items():
         if name in results:

@@ -4,7 +4,9 @@
 
 Benchmarks: ``cpython_overhead``, ``scale`` (CPython only, a few seconds),
 ``browser_overhead`` and ``startup`` (Playwright + Debian Chromium + the demo
-backend in its own process on 127.0.0.1; need ``dist/``, i.e. ``make build``).
+backend in its own process on 127.0.0.1; need ``dist/``, i.e. ``make build``),
+``query`` (``bench/query_bench.py``: query cache, loader and dedupe vs TanStack
+Query, DataLoader and cockatiel + p-queue in one page, plus 100,000 entries).
 ``--quick`` takes fewer samples (about a minute; for smoke tests); the numbers
 it writes say ``"quick": true``, the report flags them, and unless
 ``--results-dir``/``--docs-dir`` say otherwise they go to a temporary directory,
@@ -25,7 +27,7 @@ from typing import Any
 
 from .common import DOCS_DIR, RESULTS_DIR, ROOT, log, write_result
 
-ALL = ("cpython_overhead", "scale", "browser_overhead", "startup", "backend_memory")
+ALL = ("cpython_overhead", "scale", "browser_overhead", "startup", "backend_memory", "query")
 QUICK_DIR = Path(tempfile.gettempdir()) / "resilient-fetch-bench-quick"
 
 
@@ -81,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import browser
 
         results.extend(browser.run(quick=args.quick, only=only & {"browser_overhead", "startup"}))
+    if "query" in only:
+        from . import query_bench
+
+        results.append(query_bench.run(quick=args.quick))
     elapsed = time.monotonic() - started
     for result in results:
         result["run_duration_s"] = round(elapsed, 1)  # the whole `bench.run`, all benchmarks
