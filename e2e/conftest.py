@@ -88,9 +88,10 @@ class FaultAdmin:
         """POST /_faults/reset: no faults, zeroed stats."""
         assert requests.post(self.url + "_faults/reset", timeout=5).status_code == 200
 
-    def stats(self) -> dict[str, Any]:
-        """GET /_stats."""
-        body: dict[str, Any] = requests.get(self.url + "_stats", timeout=5).json()
+    def stats(self, scope: str | None = None) -> dict[str, Any]:
+        """GET /_stats (``scope``: only requests that carried that X-Fault-Scope)."""
+        params = {"scope": scope} if scope else None
+        body: dict[str, Any] = requests.get(self.url + "_stats", params=params, timeout=5).json()
         return body
 
 

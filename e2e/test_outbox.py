@@ -17,7 +17,7 @@ from collections import Counter
 from typing import Any
 
 import requests
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import BrowserContext, Page, expect
 
 from .conftest import READY_TIMEOUT_MS, DemoServer, FaultAdmin
 
@@ -247,3 +247,18 @@ def test_chaos_100_writes_none_lost_none_doubled(
     assert not lost and not doubled, figures
     # Every request ended by its total deadline (plus scheduling slack).
     assert max(durations) <= TOTAL_TIMEOUT_S * 1000 + 250, figures
+
+
+def test_back_online_banner_counts_the_changes_sent(ready_page: Page) -> None:
+    page, context = ready_page, ready_page.context
+    offline_ready(page)
+    context.set_offline(True)
+    expect(page.locator("#network-banner")).to_have_attribute("data-state", "offline")
+    add_item(page, f"banner-{uuid.uuid4().hex[:8]}")
+    page.reload()  # offline: the page comes from the service worker
+    page.wait_for_selector("#status.ready", timeout=READY_TIMEOUT_MS)
+    expect(page.locator("#network-banner")).to_have_attribute("data-state", "offline")
+    context.set_offline(False)
+    expect(page.locator("#network-text")).to_have_text(
+        "Back online: 1 change sent", timeout=15_000
+    )

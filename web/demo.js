@@ -169,7 +169,21 @@ function wireFaults(client) {
 const OFFLINE_TEXT = "You're offline: changes are saved on this device and will be sent";
 const BACK_ONLINE_SHOWN_MS = 6000;
 let backOnlineDetail = "";
+let backOnlineUntil = 0;
+let sentSinceReconnect = 0;
 let renderBanner = () => {};
+
+let away = false; // offline or unreachable since the last "Back online"
+
+/** An outbox write was delivered: while away or just back, the banner counts them. */
+function noteChangeSent() {
+  if (!away && Date.now() >= backOnlineUntil) return;
+  sentSinceReconnect += 1;
+  if (away) return; // shown once the monitor says online
+  backOnlineUntil = Math.max(backOnlineUntil, Date.now() + BACK_ONLINE_SHOWN_MS);
+  setTimeout(() => renderBanner(), BACK_ONLINE_SHOWN_MS + 50);
+  setBackOnlineDetail(`${sentSinceReconnect} change${sentSinceReconnect === 1 ? "" : "s"} sent`);
+}
 
 /**
  * Hook for the outbox: text added to the "Back online" banner (for example
@@ -186,7 +200,6 @@ function wireNetwork(client) {
   const text = $("network-text");
   const countdown = $("network-countdown");
   const retry = $("network-retry");
-  let backOnlineUntil = 0;
   const show = (kind, message, wait = "") => {
     banner.hidden = false;
     banner.className = `network-banner ${kind}`;
@@ -209,8 +222,13 @@ function wireNetwork(client) {
     }
   };
   client.on("network", (event) => {
-    if (event.to === "online") {
-      backOnlineDetail = "";
+    if (event.to !== "online") {
+      if (!away) sentSinceReconnect = 0;
+      away = true;
+    } else {
+      away = false;
+      const n = sentSinceReconnect;
+      backOnlineDetail = n ? `${n} change${n === 1 ? "" : "s"} sent` : "";
       backOnlineUntil = Date.now() + BACK_ONLINE_SHOWN_MS;
       setTimeout(renderBanner, BACK_ONLINE_SHOWN_MS + 50);
     }
@@ -227,6 +245,7 @@ function wireNetwork(client) {
       renderBanner();
     }
   });
+  away = client.network().state !== "online"; // e.g. a reload while offline
   renderBanner();
 }
 
@@ -418,7 +437,10 @@ async function main() {
   });
   client.on("outbox", (event) => {
     renderOutbox(client);
-    if (event.action === "sent") refresh(client);
+    if (event.action === "sent") {
+      noteChangeSent();
+      refresh(client);
+    }
   });
   await refresh(client);
   for (const entry of await client.outbox.entries()) awaitSaved(client, entry.id);
