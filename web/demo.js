@@ -176,8 +176,11 @@ let renderBanner = () => {};
 let away = false; // offline or unreachable since the last "Back online"
 
 /** An outbox write was delivered: while away or just back, the banner counts them. */
-function noteChangeSent() {
+const sentIds = new Set();
+function noteChangeSent(id) {
   if (!away && Date.now() >= backOnlineUntil) return;
+  if (sentIds.has(id)) return; // one write, however many times its delivery is reported
+  sentIds.add(id);
   sentSinceReconnect += 1;
   if (away) return; // shown once the monitor says online
   backOnlineUntil = Math.max(backOnlineUntil, Date.now() + BACK_ONLINE_SHOWN_MS);
@@ -223,7 +226,10 @@ function wireNetwork(client) {
   };
   client.on("network", (event) => {
     if (event.to !== "online") {
-      if (!away) sentSinceReconnect = 0;
+      if (!away) {
+        sentSinceReconnect = 0;
+        sentIds.clear();
+      }
       away = true;
     } else {
       away = false;
@@ -438,12 +444,14 @@ async function main() {
   client.on("outbox", (event) => {
     renderOutbox(client);
     if (event.action === "sent") {
-      noteChangeSent();
+      noteChangeSent(event.id);
       refresh(client);
     }
   });
-  await refresh(client);
+  // Watch the writes an earlier page stored before the first read: offline, the
+  // read waits for the network, and the replay may deliver them meanwhile.
   for (const entry of await client.outbox.entries()) awaitSaved(client, entry.id);
+  await refresh(client);
   await renderOutbox(client);
   // Precache the page, the runtime and the wheel so a reload works offline (web/sw.js).
   navigator.serviceWorker?.register("sw.js").catch((err) => console.warn(`no offline page: ${err.message}`));
