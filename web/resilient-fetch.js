@@ -9,17 +9,20 @@ const ABSOLUTE_URL = /^[a-zA-Z][a-zA-Z0-9+.-]*:/;
 let runtimePromise = null;
 
 /**
- * BrowserTransport's helper: one attempt of a request, one promise. `source` is
- * the caller's own Request (cloned, so a retry can send its body again) or
- * RequestInit (its body and fetch options are passed as they are); Python gives
- * the method and the headers it decided on. Resolves with fetch's own Response,
- * or [Response, ArrayBuffer] when `read` (a Python caller wants the bytes).
- * Python aborts `controller` to cancel the browser's request (Pyodide turns a
- * returned promise into a Future at once, so nothing can ride on the promise).
- * A request fetch refuses to build rejects with a TypeError flagged
- * `invalidRequest`: a bad request, not the network.
+ * BrowserTransport's helper: one attempt of a request. `source` is the caller's
+ * own Request (cloned, so a retry can send its body again) or RequestInit (its
+ * body and fetch options are passed as they are); Python gives the method and
+ * the headers it decided on. Returns the attempt's AbortController (Python
+ * aborts it to cancel the browser's request) and reports the outcome with
+ * `landed(id, response)` or `landed(id, undefined, error)`, from the promise's
+ * own reaction: Python's task resumes right there, without waiting for a turn
+ * of the event loop (awaiting the promise from Python would cost one or two).
+ * With `read` (a Python caller wants the bytes) the response comes as
+ * [Response, ArrayBuffer]. A request fetch refuses to build fails with a
+ * TypeError flagged `invalidRequest`: a bad request, not the network.
  */
-function fetchOnce(url, source, method, headers, body, read, controller) {
+function fetchOnce(url, source, method, headers, body, read, landed, id) {
+  const controller = new AbortController();
   const isRequest = source instanceof Request;
   const init = source && !isRequest ? { ...source } : {};
   init.method = method;
@@ -36,7 +39,8 @@ function fetchOnce(url, source, method, headers, body, read, controller) {
     invalid.invalidRequest = true;
     promise = Promise.reject(invalid);
   }
-  return promise;
+  promise.then((resp) => landed(id, resp), (err) => landed(id, undefined, err));
+  return controller;
 }
 
 /** Browser online/offline events for the network monitor; returns a detach function. */

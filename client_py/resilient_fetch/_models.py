@@ -12,6 +12,7 @@ import json as _json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 HeaderInput = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
@@ -92,6 +93,18 @@ class Request:
     # The caller's own JS Request or RequestInit (in the page): the transport
     # sends its body and fetch options as they are, so ``body`` is None then.
     raw: Any = field(default=None, repr=False, compare=False)
+    # urlsplit(url), made on first use: the breaker key and the metrics route
+    # read it, so one request parses its URL once (a new URL, a new Request).
+    _parts: SplitResult | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def parts(self) -> SplitResult:
+        """``urlsplit(url)``, parsed once per request."""
+        parts = self._parts
+        if parts is None:
+            parts = urlsplit(self.url)
+            object.__setattr__(self, "_parts", parts)
+        return parts
 
     @property
     def is_idempotent(self) -> bool:

@@ -19,9 +19,14 @@ _MIN_MS = 0.01
 _ID_SEGMENT = re.compile(r"^(\d+|[0-9a-fA-F-]{16,})$")
 
 
-def route_of(method: str, url: str) -> str:
-    """``GET http://h/api/items/42?x`` -> ``GET /api/items/:id`` (ids folded, query dropped)."""
-    path = urlsplit(url).path or "/"
+def route_of(method: str, url: str, path: str | None = None) -> str:
+    """``GET http://h/api/items/42?x`` -> ``GET /api/items/:id`` (ids folded, query dropped).
+
+    ``path``: the URL's path when the caller has already split it.
+    """
+    if path is None:
+        path = urlsplit(url).path
+    path = path or "/"
     parts = [":id" if _ID_SEGMENT.match(p) else p for p in path.split("/")]
     return f"{method} {'/'.join(parts)}"
 

@@ -317,7 +317,7 @@ class Pipeline:
             self._failed(call, error)
             raise error from exc
         elapsed = self._ms(call.started)
-        self.metrics.observe(route_of(request.method, request.url), elapsed)
+        self.metrics.observe(route_of(request.method, request.url, request.parts.path), elapsed)
         self.metrics.count(_outcome(response.status))
         if events.listening("response"):
             events.emit(

@@ -69,7 +69,10 @@ class DeadlineTimer:
         if self._armed and min(self._armed) <= when:
             return  # an armed timer fires first and re-arms for what is left
         self._armed.add(when)
-        self._loop.call_at(when, self._fire, when)
+        # Relative and never negative: `when` may have passed since it was read
+        # (call_at would raise "Can't schedule in the past" on Pyodide's WebLoop,
+        # leaving `when` armed with no timer behind it, so no deadline fired again).
+        self._loop.call_later(max(0.0, when - self._loop.time()), self._fire, when)
 
     def _fire(self, armed_for: float) -> None:
         self._armed.discard(armed_for)

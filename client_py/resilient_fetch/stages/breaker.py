@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from .._clock import Clock
 from .._errors import CircuitOpenError, NetworkError, OfflineError, TimeoutError
@@ -28,11 +28,17 @@ if TYPE_CHECKING:
 
 def breaker_key_fn(mode: str) -> Callable[[str], str]:
     """URL -> breaker key for ``breaker.key`` = origin | host | global."""
+    of_parts = _key_of_parts(mode)
+    return lambda url: of_parts(urlsplit(url))
+
+
+def _key_of_parts(mode: str) -> Callable[[SplitResult], str]:
+    """The same key from a URL already split (``Request.parts``)."""
     if mode == "global":
-        return lambda url: "*"
+        return lambda parts: "*"
     if mode == "host":
-        return lambda url: urlsplit(url).hostname or ""
-    return lambda url: "{0.scheme}://{0.netloc}".format(urlsplit(url))
+        return lambda parts: parts.hostname or ""
+    return lambda parts: f"{parts.scheme}://{parts.netloc}"
 
 
 class BreakerStage:
@@ -50,6 +56,7 @@ class BreakerStage:
     ) -> None:
         self.registry = registry
         self.key = breaker_key_fn(key)
+        self._key_of_parts = _key_of_parts(key)
         self.clock = clock
         # Set when the network gate is on: it says whether a failure with no
         # HTTP answer was the network's (offline, unreachable), not the server's.
@@ -60,7 +67,7 @@ class BreakerStage:
         return self.registry.get(self.key(url))
 
     async def __call__(self, call: Call, next: Next) -> Response:
-        breaker = self.breaker_for(call.request.url)
+        breaker = self.registry.get(self._key_of_parts(call.request.parts))
         try:
             permit = breaker.acquire()
         except CircuitOpenError as exc:

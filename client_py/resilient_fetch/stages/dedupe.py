@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 from typing import TYPE_CHECKING, Any
 
 from .base import Call, Next
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from .._models import Request, Response
 
 _METHODS = frozenset({"GET", "HEAD"})
+_EAGER_TASKS = sys.version_info >= (3, 12)
+_Task: Any = asyncio.Task  # eager_start= is 3.12+ (Pyodide); typed for 3.11 here
 
 Key = tuple[str, str, tuple[tuple[str, str], ...]]
 FlightKey = tuple[Any, ...]
@@ -37,11 +40,13 @@ def flight_key(request: Request) -> Key:
 class _Flight:
     __slots__ = ("task", "waiters")
 
-    def __init__(self, task: asyncio.Future[Response]) -> None:
-        self.task = task
+    def __init__(self) -> None:
+        self.task: asyncio.Task[None] | None = None
         self.waiters: list[asyncio.Future[Response]] = []
 
-    def settle(self, task: asyncio.Future[Response]) -> None:
+    def settle(
+        self, response: Response | None, error: BaseException | None, cancelled: bool
+    ) -> None:
         """Hand every waiter its own response, all at once.
 
         In the page a response may hold fetch's own ``Response``, whose body
@@ -52,13 +57,21 @@ class _Flight:
         for waiter in self.waiters:
             if waiter.done():
                 continue
-            if task.cancelled():
+            if cancelled:
                 waiter.cancel()
-            elif (exc := task.exception()) is not None:
-                waiter.set_exception(exc)
+            elif error is not None:
+                waiter.set_exception(error)
             else:
-                waiter.set_result(task.result() if first else own_copy(task.result()))
+                assert response is not None
+                waiter.set_result(response if first else own_copy(response))
                 first = False
+
+
+def _start(coro: Any, loop: asyncio.AbstractEventLoop) -> asyncio.Task[None]:
+    """A task that runs at once up to its first real wait (3.12+), else a scheduled one."""
+    if _EAGER_TASKS:
+        return _Task(coro, loop=loop, eager_start=True)  # type: ignore[no-any-return]
+    return asyncio.ensure_future(coro, loop=loop)
 
 
 def own_copy(response: Response) -> Response:
@@ -84,31 +97,45 @@ class DedupeStage:
             return await next(call)
         # Callers with other per-call options (deadline, retries, priority) do not share.
         key = (*flight_key(request), call.options)
+        loop = asyncio.get_running_loop()
+        # Plain futures and an eager plain Task, not the loop's factories: under
+        # Pyodide those add a bookkeeping callback each, and every callback is
+        # a browser task. The flight settles its waiters itself, as it ends,
+        # rather than from a done-callback (one more task).
+        waiter: asyncio.Future[Response] = asyncio.Future(loop=loop)
         flight = self._flights.get(key)
         if flight is None:
-            flight = _Flight(asyncio.ensure_future(next(call)))
-            self._flights[key] = flight
-            flight.task.add_done_callback(lambda task: self._landed(key, flight, task))
+            flight = self._flights[key] = _Flight()
+            flight.waiters.append(waiter)
+            flight.task = _start(self._fly(key, flight, call, next), loop)
         else:
             self.shared += 1
-        waiter: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
-        flight.waiters.append(waiter)
+            flight.waiters.append(waiter)
         try:
             return await waiter
         except asyncio.CancelledError:
-            if not flight.task.done():
+            task = flight.task
+            if task is not None and not task.done():
                 # This caller gave up; the request goes on while anyone else waits.
                 flight.waiters.remove(waiter)
                 if not flight.waiters:
                     self._forget(key, flight)
-                    flight.task.cancel()
+                    task.cancel()
             raise
 
-    def _landed(self, key: FlightKey, flight: _Flight, task: asyncio.Future[Response]) -> None:
+    async def _fly(self, key: FlightKey, flight: _Flight, call: Call, next: Next) -> None:
+        try:
+            response = await next(call)
+        except asyncio.CancelledError:
+            self._forget(key, flight)
+            flight.settle(None, None, cancelled=True)
+            raise
+        except Exception as exc:  # handed to every waiter (the task itself ends quietly)
+            self._forget(key, flight)
+            flight.settle(None, exc, cancelled=False)
+            return
         self._forget(key, flight)
-        if not task.cancelled():
-            task.exception()  # retrieved here: every waiter may have left
-        flight.settle(task)
+        flight.settle(response, None, cancelled=False)
 
     def _forget(self, key: FlightKey, flight: _Flight) -> None:
         if self._flights.get(key) is flight:

@@ -13,6 +13,7 @@ A request made from Python gets its body read into ``Response.content``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -60,6 +61,13 @@ class JsHeaders(Headers):
         if self._loaded:
             return super().__contains__(name)
         return isinstance(name, str) and bool(self._js.has(name))
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """One JS call, and no KeyError raised and caught for an absent header."""
+        if self._loaded:
+            return super().get(name, default)
+        value = self._js.get(name) if isinstance(name, str) else None
+        return value if isinstance(value, str) else default
 
     def __iter__(self) -> Iterator[str]:
         self._load()
@@ -114,6 +122,125 @@ async def _fetch_without_shim(
     return [resp, await resp.arrayBuffer()] if read else resp
 
 
+def _failure(exc: Any, request: Request) -> Exception:
+    """A rejected fetch (a JS error, or a JsException around one) as our error."""
+    if getattr(exc, "invalidRequest", False):
+        return InvalidRequestError(f"fetch refused the request: {exc.message}", field="request")
+    if getattr(exc, "name", "") == "AbortError":
+        return AbortedError("request aborted", request=request)
+    if not _navigator_online():
+        return OfflineError("the browser is offline", request=request)
+    return NetworkError(f"network error: {exc}", request=request)
+
+
+class _Wait:
+    """An awaitable for one fetch's outcome that wakes its task without a loop turn.
+
+    Awaiting a JS promise makes a Future whose ``set_result`` schedules the
+    task's wake-up (and the WebLoop's own bookkeeping callback) with
+    ``call_soon``, and under Pyodide each of those is a browser task plus a
+    one-shot proxy. This object speaks asyncio's future protocol
+    (``_asyncio_future_blocking``, ``add_done_callback``, ``result``,
+    ``cancel``), and when the fetch settles the task's wake-up runs at once,
+    inside the promise reaction: the pipeline decides and the page's promise
+    settles in the same microtask checkpoint in which the headers arrived.
+    A cancel (timeout, abort) wakes the task through ``call_soon`` as usual.
+    """
+
+    __slots__ = ("_asyncio_future_blocking", "_callbacks", "_cancelled", "_loop", "_value", "id")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, id: int) -> None:
+        self._loop = loop
+        self.id = id
+        self._asyncio_future_blocking = False
+        self._callbacks: list[tuple[Any, Any]] = []
+        self._value: tuple[Any, Any] | None = None
+        self._cancelled = False
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def done(self) -> bool:
+        return self._cancelled or self._value is not None
+
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def add_done_callback(self, fn: Any, *, context: Any = None) -> None:
+        if self.done():
+            self._loop.call_soon(fn, self, context=context)
+        else:
+            self._callbacks.append((fn, context))
+
+    def remove_done_callback(self, fn: Any) -> int:
+        before = len(self._callbacks)
+        self._callbacks = [(f, c) for f, c in self._callbacks if f != fn]
+        return before - len(self._callbacks)
+
+    def result(self) -> tuple[Any, Any]:
+        if self._cancelled:
+            raise asyncio.CancelledError()
+        if self._value is None:
+            raise asyncio.InvalidStateError("the fetch has not settled")
+        return self._value
+
+    def exception(self) -> BaseException | None:
+        if self._cancelled:
+            raise asyncio.CancelledError()
+        return None
+
+    def cancel(self, msg: Any = None) -> bool:
+        if self.done():
+            return False
+        self._cancelled = True
+        callbacks, self._callbacks = self._callbacks, []
+        for fn, context in callbacks:
+            self._loop.call_soon(fn, self, context=context)
+        return True
+
+    def settle(self, value: tuple[Any, Any]) -> None:
+        self._value = value
+        callbacks, self._callbacks = self._callbacks, []
+        running = asyncio.current_task(self._loop) is not None
+        for fn, context in callbacks:
+            if running:  # never step a task from inside another one
+                self._loop.call_soon(fn, self, context=context)
+            elif context is None:
+                fn(self)
+            else:
+                context.run(fn, self)
+
+    def __await__(self) -> Any:
+        if not self.done():
+            self._asyncio_future_blocking = True
+            yield self
+        return self.result()
+
+
+class _Landing:
+    """Where the shim's ``fetchOnce`` reports outcomes: one proxy for every request."""
+
+    def __init__(self) -> None:
+        from pyodide.ffi import create_proxy
+
+        self._waits: dict[int, _Wait] = {}
+        self._ids = itertools.count(1)
+        self.callback = create_proxy(self._landed)
+
+    def wait(self) -> _Wait:
+        wait = _Wait(asyncio.get_running_loop(), next(self._ids))
+        self._waits[wait.id] = wait
+        return wait
+
+    def forget(self, wait: _Wait) -> None:
+        self._waits.pop(wait.id, None)
+
+    def _landed(self, id: int, value: Any, error: Any = None) -> None:
+        wait = self._waits.pop(id, None)
+        if wait is not None and not wait.done():
+            wait.settle((value, error))
+
+
 class BrowserTransport:
     """Sends requests with the browser's ``fetch``; a cancelled attempt aborts it.
 
@@ -140,6 +267,7 @@ class BrowserTransport:
 
             self._defaults = to_js(options, dict_converter=js.Object.fromEntries)
         self._fetch_once: Any = None
+        self._landing: _Landing | None = None
         try:
             # Registered by the JS shim: builds the init and the Request in JS,
             # so nothing but strings crosses per call (defining it from Python
@@ -152,32 +280,44 @@ class BrowserTransport:
 
     async def handle(self, request: Request) -> Response:
         """Send the request; from Python, the body is read into ``content``."""
-        import js
         from pyodide.ffi import JsException, to_js
 
         source = request.raw if request.raw is not None else self._defaults
         read = request.raw is None  # a Python caller wants bytes; the JS API wants fetch's Response
         headers = to_js(request.headers.pairs()) if len(request.headers) else None
         body = to_js(request.body) if request.body is not None else None
-        controller = js.AbortController.new()
-        fetch_once = _fetch_without_shim if self._fetch_once is None else self._fetch_once
-        try:
-            result = await fetch_once(
-                request.url, source, request.method, headers, body, read, controller
+        if self._fetch_once is None:
+            import js
+
+            controller = js.AbortController.new()
+            try:
+                result = await _fetch_without_shim(
+                    request.url, source, request.method, headers, body, read, controller
+                )
+            except asyncio.CancelledError:
+                controller.abort()  # really cancel the browser's request, not just stop waiting
+                raise
+            except JsException as exc:
+                raise _failure(exc, request) from exc
+        else:
+            landing = self._landing
+            if landing is None:
+                landing = self._landing = _Landing()
+            wait = landing.wait()
+            # The helper makes the AbortController and hands the outcome to
+            # `landing` from the promise's own reaction: see _Landing.
+            controller = self._fetch_once(
+                request.url, source, request.method, headers, body, read,
+                landing.callback, wait.id,
             )
-        except asyncio.CancelledError:
-            controller.abort()  # really cancel the browser's request, not just stop waiting
-            raise
-        except JsException as exc:
-            if getattr(exc, "invalidRequest", False):
-                raise InvalidRequestError(
-                    f"fetch refused the request: {exc.message}", field="request"
-                ) from exc
-            if getattr(exc, "name", "") == "AbortError":
-                raise AbortedError("request aborted", request=request) from exc
-            if not _navigator_online():
-                raise OfflineError("the browser is offline", request=request) from exc
-            raise NetworkError(f"network error: {exc}", request=request) from exc
+            try:
+                result, error = await wait
+            except asyncio.CancelledError:
+                landing.forget(wait)
+                controller.abort()  # really cancel the browser's request, not just stop waiting
+                raise
+            if error is not None:
+                raise _failure(error, request)
         if read:
             resp, buffer = result
             content = bytes(buffer.to_bytes())
