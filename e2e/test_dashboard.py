@@ -23,8 +23,9 @@ def test_flaky_button_is_scoped_and_the_client_retries_through_it(
     expect(page.locator("#error")).to_be_hidden()
     scope = page.evaluate("sessionStorage.getItem('rf-fault-scope')")
     routes = faults.stats()["scopes"][scope]["routes"]["GET /api/items"]
-    # The read that got through may be a 304: item reads carry an ETag (issue 11).
-    assert routes["503"] == 2 and routes.get("200", 0) + routes.get("304", 0) == 1
+    # The read that got through may be a 304: item reads carry an ETag (issue 11);
+    # the page's list query may also refetch on its own (focus), hence ">= 1".
+    assert routes["503"] == 2 and routes.get("200", 0) + routes.get("304", 0) >= 1
 
 
 def test_down_opens_the_breaker_on_screen_and_reset_recovers(ready_page: Page) -> None:

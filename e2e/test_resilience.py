@@ -95,8 +95,10 @@ def test_down_opens_the_breaker_then_half_opens_and_closes(
 def test_429_retry_after_is_honoured(
     ready_page: Page, demo_server: DemoServer, faults: FaultAdmin
 ) -> None:
-    faults.add(type="status", code=429, retry_after=2, count=1, match="/api/items")
-    make_client(ready_page)
+    # Scoped: the demo page's own list query must not take the one 429.
+    scope = f"r429-{uuid.uuid4().hex[:8]}"
+    faults.add(type="status", code=429, retry_after=2, count=1, match="/api/items", scope=scope)
+    make_client(ready_page, headers={"X-Fault-Scope": scope})
     sent: list[float] = []
     url = demo_server.url + "api/items"
     ready_page.on("request", lambda r: sent.append(time.monotonic()) if r.url == url else None)
@@ -104,7 +106,7 @@ def test_429_retry_after_is_honoured(
     assert result["status"] == 200, result
     assert len(sent) == 2
     assert sent[1] - sent[0] >= 2.0, sent  # never earlier than the server asked
-    assert route_stats(faults, "GET /api/items") == {"429": 1, "200": 1}
+    assert faults.stats(scope)["routes"]["GET /api/items"] == {"429": 1, "200": 1}
 
 
 def test_burst_of_50_never_exceeds_concurrency_5_at_the_server(
