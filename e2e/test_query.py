@@ -156,7 +156,7 @@ def test_demo_buttons_show_dedupe_and_batching(ready_page: Page, faults: FaultAd
     faults.add(type="latency", ms=300, match="/api/items")
     page.click("#burst")
     expect(page.locator("#burst-result")).to_have_text(
-        "20 reads, 1 request(s) reached the server", timeout=10_000
+        "20 reads, 1 request(s) reached the server", timeout=20_000
     )
     page.evaluate("window.resilientClient.query(['items'], 'api/items')")
     page.click("#load-20")

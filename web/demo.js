@@ -347,12 +347,16 @@ function wireQueries(client) {
   setInterval(showFreshness, 500);
   setInterval(() => client.query(["items"], "api/items").catch(() => {}), 5000);
   $("burst").addEventListener("click", async () => {
-    const before = await serverHits("GET /api/items");
-    const bodies = await Promise.all(
-      Array.from({ length: 20 }, () => client.fetch("api/items").then((r) => r.json())),
-    );
-    const hits = (await serverHits("GET /api/items", true)) - before;
-    $("burst-result").textContent = `${bodies.length} reads, ${hits} request(s) reached the server`;
+    try {
+      const before = await serverHits("GET /api/items");
+      const bodies = await Promise.all(
+        Array.from({ length: 20 }, () => client.fetch("api/items").then((r) => r.json())),
+      );
+      const hits = (await serverHits("GET /api/items", true)) - before;
+      $("burst-result").textContent = `${bodies.length} reads, ${hits} request(s) reached the server`;
+    } catch (err) {
+      $("burst-result").textContent = `burst failed: ${err.code ?? err.name}: ${err.message}`;
+    }
   });
   $("quick-form").addEventListener("submit", async (event) => {
     event.preventDefault();
