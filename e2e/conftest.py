@@ -135,3 +135,17 @@ def ready_page(page: Page, demo_server: DemoServer) -> Page:
     page.goto(demo_server.url)
     page.wait_for_selector("#status.ready", timeout=READY_TIMEOUT_MS)
     return page
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give each browser test one rerun.
+
+    These tests drive Chromium, Pyodide and a real server on a shared 2-core
+    machine, next to a demo page whose own queries refetch in the background;
+    now and then one misses a timing bound. One rerun (reported as "rerun" in
+    the summary) keeps such noise from failing the build; a test that fails
+    twice in a row fails it.
+    """
+    for item in items:
+        if "e2e" in item.nodeid.split("/")[0]:
+            item.add_marker(pytest.mark.flaky(reruns=1))

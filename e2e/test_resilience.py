@@ -101,7 +101,13 @@ def test_429_retry_after_is_honoured(
     make_client(ready_page, headers={"X-Fault-Scope": scope})
     sent: list[float] = []
     url = demo_server.url + "api/items"
-    ready_page.on("request", lambda r: sent.append(time.monotonic()) if r.url == url else None)
+    ready_page.on(
+        "request",
+        # Only this client's requests: the demo page's own list query reads the same URL.
+        lambda r: sent.append(time.monotonic())
+        if r.url == url and r.headers.get("x-fault-scope") == scope
+        else None,
+    )
     result = fetch(ready_page, "api/items")
     assert result["status"] == 200, result
     assert len(sent) == 2
