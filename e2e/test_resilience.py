@@ -48,12 +48,14 @@ def route_stats(faults: FaultAdmin, route: str) -> dict[str, int]:
 
 
 def test_flaky_backend_recovers_by_retry(ready_page: Page, faults: FaultAdmin) -> None:
-    faults.add(type="flaky", fail_first_n=2, code=503, match="/api/items")
-    make_client(ready_page, retry={"base": 0.05, "cap": 0.2})
+    # Scoped: the demo page's own list query must not take the fault's failures.
+    scope = f"flaky-{uuid.uuid4().hex[:8]}"
+    faults.add(type="flaky", fail_first_n=2, code=503, match="/api/items", scope=scope)
+    make_client(ready_page, retry={"base": 0.05, "cap": 0.2}, headers={"X-Fault-Scope": scope})
     result = fetch(ready_page, "api/items")
     assert result["status"] == 200, result
-    routes = route_stats(faults, "GET /api/items")  # the server saw retries; the last may be a
-    assert routes["503"] == 2 and routes.get("200", 0) + routes.get("304", 0) == 1  # 304 (ETag)
+    routes = faults.stats(scope)["routes"]["GET /api/items"]  # the server saw the retries;
+    assert routes["503"] == 2 and routes.get("200", 0) + routes.get("304", 0) == 1  # 304: ETag
     retries = [e for e in ready_page.evaluate("window.testEvents") if e["event"] == "retry"]
     assert [r["attempt"] for r in retries] == [1, 2]
 
@@ -61,11 +63,13 @@ def test_flaky_backend_recovers_by_retry(ready_page: Page, faults: FaultAdmin) -
 def test_down_opens_the_breaker_then_half_opens_and_closes(
     ready_page: Page, faults: FaultAdmin
 ) -> None:
-    faults.add(type="down", match="/api/items*", name="outage")
+    scope = f"down-{uuid.uuid4().hex[:8]}"  # the demo page's own reads stay out of it
+    faults.add(type="down", match="/api/items*", name="outage", scope=scope)
     make_client(
         ready_page,
         retry={"maxRetries": 0},
         breaker={"failureThreshold": 3, "openFor": 1.5, "closeAfter": 2},
+        headers={"X-Fault-Scope": scope},
     )
     for _ in range(3):
         assert fetch(ready_page, "api/items")["status"] == 503
@@ -73,7 +77,7 @@ def test_down_opens_the_breaker_then_half_opens_and_closes(
         result = fetch(ready_page, "api/items")
         assert result["code"] == "CIRCUIT_OPEN", result
         assert 0 < result["details"]["retryAfter"] <= 1.5
-    assert route_stats(faults, "GET /api/items") == {"503": 3}  # fast-fail never reached it
+    assert faults.stats(scope)["routes"]["GET /api/items"] == {"503": 3}  # fast-fail stayed local
 
     faults.reset()
     time.sleep(1.6)
