@@ -156,12 +156,6 @@ function wireFaults(client) {
       status.textContent = `could not reset: ${err.message}`;
     }
   });
-  $("burst").addEventListener("click", async () => {
-    await Promise.allSettled(
-      Array.from({ length: 20 }, () => client.fetch("api/items")),
-    );
-    renderState(client);
-  });
 }
 
 // -- network banner: offline / unreachable / back online ------------------------
@@ -347,16 +341,21 @@ function wireQueries(client) {
   setInterval(showFreshness, 500);
   setInterval(() => client.query(["items"], "api/items").catch(() => {}), 5000);
   $("burst").addEventListener("click", async () => {
+    const result = $("burst-result");
     try {
+      result.textContent = "counting the server's requests…";
       const before = await serverHits("GET /api/items");
-      const bodies = await Promise.all(
-        Array.from({ length: 20 }, () => client.fetch("api/items").then((r) => r.json())),
-      );
+      result.textContent = "sending 20 identical reads…";
+      const responses = await Promise.all(Array.from({ length: 20 }, () => client.fetch("api/items")));
+      result.textContent = "reading 20 bodies…";
+      const bodies = await Promise.all(responses.map((r) => r.json()));
+      result.textContent = "counting the server's requests…";
       const hits = (await serverHits("GET /api/items", true)) - before;
-      $("burst-result").textContent = `${bodies.length} reads, ${hits} request(s) reached the server`;
+      result.textContent = `${bodies.length} reads, ${hits} request(s) reached the server`;
     } catch (err) {
-      $("burst-result").textContent = `burst failed: ${err.code ?? err.name}: ${err.message}`;
+      result.textContent = `burst failed: ${err.code ?? err.name}: ${err.message}`;
     }
+    renderState(client);
   });
   $("quick-form").addEventListener("submit", async (event) => {
     event.preventDefault();

@@ -504,7 +504,6 @@ export async function createClient(options = {}) {
     },
     outbox: makeOutbox(pyClient, resolveUrl, invalid, options.outbox),
     ...makeQueries(pyClient, resolveUrl, invalid),
-    ...makeQueries(pyClient, resolveUrl, invalid),
     /** Subscribe to a client event; the callback gets a plain object. Returns an unsubscribe. */
     on(name, callback) {
       const unsubscribe = checked(pyClient.on(name, (json) => callback(JSON.parse(json))));
