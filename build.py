@@ -74,6 +74,31 @@ def copy_pyodide(out: Path) -> str:
     return str(json.loads((src / "package.json").read_text())["version"])
 
 
+# Third-party browser files the site serves itself (no CDN), copied from
+# node_modules (pinned in package.json) into dist/vendor/<package>/.
+VENDOR: dict[str, tuple[str, ...]] = {
+    "uplot": ("dist/uPlot.esm.js", "dist/uPlot.min.css", "LICENSE"),
+    "tus-js-client": ("dist/tus.min.js", "LICENSE"),
+    "@pyscript/core": ("dist",),  # core.js loads its chunks lazily: the whole folder
+}
+
+
+def copy_vendor(out: Path) -> None:
+    """Copy each vendored package's files (a folder entry copies the folder)."""
+    for package, files in VENDOR.items():
+        src = ROOT / "node_modules" / package
+        if not src.is_dir():
+            raise SystemExit(f"node_modules/{package} is missing: run `npm ci` first")
+        dest = out / "vendor" / package
+        for name in files:
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if (src / name).is_dir():
+                shutil.copytree(src / name, target, ignore=shutil.ignore_patterns("*.map"))
+            else:
+                shutil.copy2(src / name, target)
+
+
 # Imported into the snapshot: the client's modules and, through them, every
 # stdlib module a request needs (asyncio, json, re, email.utils, urllib.parse...).
 SNAPSHOT_IMPORTS = (
@@ -172,6 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     wheel = build_wheel(out)
     version = copy_pyodide(out)
     shutil.copytree(ROOT / "web", out, dirs_exist_ok=True)
+    copy_vendor(out)
     wheel_sha256 = hashlib.sha256(wheel.read_bytes()).hexdigest()
     manifest: dict[str, object] = {
         "wheel": wheel.name,
