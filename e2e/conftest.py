@@ -1,4 +1,11 @@
-"""Playwright fixtures: Debian's Chromium, and the backend serving the built ``dist/``."""
+"""Playwright fixtures: Debian's Chromium, and the backend serving the built ``dist/``.
+
+The browser, context and page fixtures are pytest-playwright's (one browser per
+session, one context per test). `make test` passes ``--tracing
+retain-on-failure --screenshot only-on-failure --output test-results/playwright``
+(pyproject's addopts), so a failed browser test leaves its trace
+(``playwright show-trace <dir>/trace.zip``) and a screenshot there.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 from flask import Flask
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Page
 
 from demo_backend import create_app
 from demo_backend.serving import serve_in_thread
@@ -107,25 +114,17 @@ def faults(demo_server: DemoServer) -> Iterator[FaultAdmin]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """pytest-playwright launches Debian's Chromium once per session, never its own download."""
+    return {**browser_type_launch_args, "executable_path": chromium_path(), "args": CHROMIUM_ARGS}
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context()
-    pg = context.new_page()
+def page(page: Page) -> Iterator[Page]:
+    """pytest-playwright's page (traced, screenshotted on failure), failing on uncaught page errors."""
     errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        yield pg
-    finally:
-        context.close()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
     assert not errors, f"uncaught page errors: {errors}"
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from flask import Flask, Response, redirect, request, send_from_directory
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Page
 
 from demo_backend.serving import serve_in_thread
 
@@ -94,12 +94,8 @@ def parity_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def parity(browser: Browser, parity_url: str) -> Iterator[Page]:
+def parity(page: Page, parity_url: str) -> Page:
     """A blank page on the parity app with `window.client` from createClient({ baseUrl: "" })."""
-    context = browser.new_context()
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(parity_url)
     page.set_default_timeout(READY_TIMEOUT_MS)
     page.evaluate(
@@ -113,11 +109,7 @@ def parity(browser: Browser, parity_url: str) -> Iterator[Page]:
             return true;
         }"""
     )
-    try:
-        yield page
-    finally:
-        context.close()
-    assert not errors, f"uncaught page errors: {errors}"
+    return page
 
 
 BODIES = """
