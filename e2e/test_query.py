@@ -177,3 +177,61 @@ def test_demo_buttons_show_dedupe_and_batching(
     expect(page.locator("#loader-result")).to_have_text(
         re.compile(r"^([1-9]\d*) of \1 items loaded, 1 request\(s\) reached the server$"), timeout=10_000
     )
+
+
+def test_fresh_hits_are_answered_in_the_page_and_every_change_reaches_them(
+    ready_page: Page, faults: FaultAdmin, demo_server: DemoServer
+) -> None:
+    created = requests.post(demo_server.url + "api/items", json={"name": "mirror"}, timeout=5)
+    item_id = created.json()["id"]
+    ready_page.evaluate(CLIENT, {"cache": {"staleTime": 30}})
+    result = ready_page.evaluate(
+        """async (id) => {
+            const qc = window.qc, key = ["item-mirror", id], url = `api/items/${id}`;
+            const first = await qc.query(key, url);
+            const again = [];
+            for (let i = 0; i < 50; i++) again.push(await qc.query(key, url));
+            const same = again.every((d) => d === first);  // answered in the page: one object
+            await new Promise((r) => setTimeout(r, 20));  // the hits are reported back once per task
+            const hits = qc.state().cache.hits;
+            qc.setQueryData(key, { id, name: "set by hand" });
+            const afterSet = (await qc.query(key, url)).name;
+            qc.invalidate(["item-mirror"]);
+            const afterInvalidate = (await qc.query(key, url)).name;  // stale: answered, refetched behind
+            await new Promise((r) => setTimeout(r, 1500));
+            const refetched = (await qc.query(key, url)).name;
+            const shorter = (await qc.query(key, url, undefined, { staleTime: 0 })).name;
+            return { same, hits, afterSet, afterInvalidate, refetched, shorter };
+        }""",
+        item_id,
+    )
+    assert result["same"] is True and result["hits"] >= 50
+    assert result["afterSet"] == "set by hand"  # setQueryData reached the page's copy
+    assert result["afterInvalidate"] == "set by hand"  # stale data at once...
+    assert result["refetched"] == "mirror"  # ...and the refetch's data after it
+    assert result["shorter"] == "mirror"
+    route = "GET /api/items/<int:item_id>"
+    # 1 first fetch + 1 refetch after invalidate + 1 for staleTime 0 (stale at once).
+    assert hits(scoped(faults), route) == 3, scoped(faults)["routes"]
+
+
+def test_loads_in_one_turn_cross_once_and_fail_one_by_one(
+    ready_page: Page, faults: FaultAdmin, demo_server: DemoServer
+) -> None:
+    ids = [
+        requests.post(demo_server.url + "api/items", json={"name": f"t{i}"}, timeout=5).json()["id"]
+        for i in range(5)
+    ]
+    faults.reset()
+    ready_page.evaluate(CLIENT, {})
+    result = ready_page.evaluate(
+        """async (ids) => {
+            const loader = window.qc.loader({ url: "api/items/batch", name: "item" });
+            const outcomes = await Promise.allSettled(
+                [...ids, 999999999, true, ids[0]].map((id) => loader.load(id)));
+            return outcomes.map((o) => (o.status === "fulfilled" ? o.value.name : o.reason.code));
+        }""",
+        ids,
+    )
+    assert result == ["t0", "t1", "t2", "t3", "t4", "NOT_FOUND", "CONFIG", "t0"]
+    assert hits(scoped(faults), "GET /api/items/batch") == 1

@@ -218,17 +218,59 @@ function makeQueries(pyClient, resolveUrl, invalid) {
   const url = (input) => {
     try { return resolveUrl(input); } catch (err) { throw invalid(err); }
   };
+  // Fresh entries are answered here, without crossing into Python: Python
+  // hands out { hash, until, staleTime } with a fresh answer and calls back
+  // once when that entry changes in any way (new data, invalidate, remove,
+  // evict, gc). Hits answered here are reported back once per task (recency, metrics).
+  const fresh = new Map(); // JSON key -> { hash, until, staleTime, sig, data }
+  const keysOf = new Map(); // hash -> Set of JSON keys (one key may be written several ways)
+  let changes = 0;
+  let hits = null;
+  pyClient.watch_queries((hash) => {
+    changes += 1;
+    for (const k of keysOf.get(hash) ?? []) fresh.delete(k);
+    keysOf.delete(hash);
+  });
+  const flushHits = () => {
+    const counted = hits;
+    hits = null;
+    pyClient.touch_queries(JSON.stringify(Object.fromEntries(counted)));
+  };
   return {
     /**
      * The parsed body (JSON, else text) of GET `input`, cached under `key` (a
      * list). Fresh data comes from the cache; stale data at once, refetched in
-     * the background. `options`: { staleTime } (seconds).
+     * the background. `options`: { staleTime } (seconds). Fresh hits return
+     * the same object each time: treat it as read-only (as TanStack Query).
      */
     async query(key, input, init = undefined, options = undefined) {
+      const k = JSON.stringify(key);
+      const u = url(input);
       const headers = init?.headers == null ? undefined : headerPairs(new Headers(init.headers));
-      return answer(await pyClient.query(
-        JSON.stringify(key), url(input), headers,
-        init?.resilience ? JSON.stringify(init.resilience) : undefined, options?.staleTime));
+      const resilience = init?.resilience ? JSON.stringify(init.resilience) : undefined;
+      const sig = headers || resilience ? `${u}\n${JSON.stringify(headers ?? null)}\n${resilience ?? ""}` : u;
+      const hit = fresh.get(k);
+      if (hit !== undefined && hit.sig === sig
+          && (options?.staleTime === undefined || options.staleTime === hit.staleTime)
+          && (hit.until === null || Date.now() < hit.until)) {
+        if (hits === null) {
+          hits = new Map();
+          setTimeout(flushHits, 0);
+        }
+        hits.set(hit.hash, (hits.get(hit.hash) ?? 0) + 1);
+        return hit.data;
+      }
+      const seen = changes;
+      const result = JSON.parse(await pyClient.query(k, u, headers, resilience, options?.staleTime));
+      if (!result.ok) throw toError(result.error);
+      // A change heard while the answer travelled could be this entry's: keep no copy then.
+      if (result.fresh && changes === seen) {
+        const { hash, until, staleTime } = result.fresh;
+        fresh.set(k, { hash, until, staleTime, sig, data: result.data });
+        if (!keysOf.has(hash)) keysOf.set(hash, new Set());
+        keysOf.get(hash).add(k);
+      }
+      return result.data;
     },
     /** The entry's state: { status, data, error, isStale, isFetching, dataUpdatedAt, ... } or null. */
     queryState(key) {
@@ -277,12 +319,33 @@ function makeQueries(pyClient, resolveUrl, invalid) {
      */
     loader(options) {
       const py = checked(pyClient.loader(JSON.stringify({ ...options, url: url(options.url) })));
+      const failed = (r) => r && typeof r === "object" && r.error && Object.keys(r).length === 1;
+      const results = async (ids) => answer(await py.load_many(JSON.stringify(ids)));
+      const loadMany = async (ids) => (await results(ids)).map((r) => (failed(r) ? toError(r.error) : r));
+      // load() calls made in one turn cross into Python once, as one loadMany
+      // (Python then batches them, with any others, into requests).
+      let calls = null;
+      const flush = async () => {
+        const batch = calls;
+        calls = null;
+        try {
+          (await results(batch.map((c) => c.id))).forEach((r, i) =>
+            (failed(r) ? batch[i].reject(toError(r.error)) : batch[i].resolve(r)));
+        } catch (err) {
+          for (const c of batch) c.reject(err);
+        }
+      };
       return {
-        async load(id) { return answer(await py.load(JSON.stringify(id))); },
-        async loadMany(ids) {
-          return answer(await py.load_many(JSON.stringify(ids))).map((r) =>
-            r && typeof r === "object" && r.error && Object.keys(r).length === 1 ? toError(r.error) : r);
+        load(id) {
+          return new Promise((resolve, reject) => {
+            if (calls === null) {
+              calls = [];
+              queueMicrotask(flush);
+            }
+            calls.push({ id, resolve, reject });
+          });
         },
+        loadMany,
         destroy() { py.destroy(); },
       };
     },

@@ -147,6 +147,7 @@ class JsClient:
     def __init__(self, client: Client) -> None:
         self.client = client
         self._tasks: set[asyncio.Task[None]] = set()
+        self._watching = False
 
     def start(
         self,
@@ -273,15 +274,40 @@ class JsClient:
     ) -> str:
         """``client.query``; resolves to ``{"ok": true, "data": ...}`` or an error, as JSON."""
 
+        parsed_key: Any = None
+
         async def run() -> Any:
+            nonlocal parsed_key
             pairs = None if _is_js_null(headers) else [(str(k), str(v)) for k, v in to_py(headers)]
             kwargs = _request_kwargs(options)
             stale = None if _is_js_null(stale_time) else stale_time
+            parsed_key = _json.loads(key)
             return await self.client.query(
-                _json.loads(key), str(url), stale_time=stale, headers=pairs, **kwargs
+                parsed_key, str(url), stale_time=stale, headers=pairs, **kwargs
             )
 
-        return await _envelope(run())
+        def fresh() -> dict[str, Any]:
+            # While fresh, the shim answers this key's hits itself (see watch_queries).
+            cache = self.client.query_cache
+            if not self._watching or cache is None:
+                return {}
+            return {"fresh": cache.mirror(parsed_key)}
+
+        return await _envelope(run(), fresh)
+
+    def watch_queries(self, callback: Any) -> None:
+        """The shim's copy of fresh entries: ``callback(hash)`` when one changes."""
+        cache = self.client.query_cache
+        if cache is None:
+            return
+        self._watching = True
+        cache.watch(lambda h: callback(h))
+
+    def touch_queries(self, hits: str) -> None:
+        """Hits the shim answered from its copies, as JSON ``{hash: count}``."""
+        cache = self.client.query_cache
+        if cache is not None:
+            cache.touch(_json.loads(hits))
 
     def query_state(self, key: str) -> str:
         """``client.queryState``: the entry's state as JSON (``null`` when not cached)."""
@@ -387,14 +413,13 @@ class JsClient:
 
 
 class JsLoader:
-    """What ``client.loader(...)`` gives the shim: ``load`` / ``load_many`` with JSON results."""
+    """What ``client.loader(...)`` gives the shim: ``load_many`` with JSON results.
+
+    The shim's ``load(id)`` calls of one turn arrive here as one ``load_many``.
+    """
 
     def __init__(self, loader: Any) -> None:
         self.loader = loader
-
-    async def load(self, id: str) -> str:
-        """One item as ``{"ok": true, "data": item}`` JSON, or the error."""
-        return await _envelope(self.loader.load(_json.loads(id)))
 
     async def load_many(self, ids: str) -> str:
         """Items in order; a failed one is ``{"error": {...}}`` in its place."""
@@ -428,9 +453,11 @@ def _json_updater(fn: Any) -> Any:
     return update
 
 
-async def _envelope(work: Any) -> str:
+async def _envelope(work: Any, extra: Callable[[], dict[str, Any]] | None = None) -> str:
+    """``{"ok": true, "data": ...}`` (plus ``extra()``'s keys) as JSON, or the error."""
     try:
-        return _dumps({"ok": True, "data": await work})
+        data = await work
+        return _dumps({"ok": True, "data": data, **(extra() if extra is not None else {})})
     except asyncio.CancelledError:
         return _dumps(error_to_js(AbortedError("the request was aborted")))
     except Exception as exc:  # every failure must reach JS as data, never a PythonError

@@ -22,6 +22,7 @@ import asyncio
 import heapq
 import itertools
 import json as _json
+import math
 import sys
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -136,6 +137,10 @@ class QueryCache:
         self.hits = 0
         self.misses = 0
         self.evictions = 0
+        # Entries a caller keeps a copy of while fresh (the page's shim answers
+        # fresh hits itself): each is told once when the entry changes.
+        self._mirrored: set[str] = set()
+        self._on_change: Callable[[str], None] | None = None
 
     # -- reading ------------------------------------------------------------------
 
@@ -153,8 +158,9 @@ class QueryCache:
         if entry is None:
             entry = self._add(list(_json.loads(h)), h)
         entry.fetcher = fetcher
-        if stale_time is not None:
+        if stale_time is not None and stale_time != entry.stale_time:
             entry.stale_time = stale_time
+            self._changed(h)
         self._entries.move_to_end(h)
         if entry.status == "success":
             self.hits += 1
@@ -288,6 +294,7 @@ class QueryCache:
         entry.error_at = None
         entry.data_at = self.clock.now()
         entry.invalidated = False
+        self._changed(entry.hash)
         if self._entries.get(entry.hash) is not entry:
             # Evicted or collected while it was fetching: it comes back.
             self._entries[entry.hash] = entry
@@ -308,6 +315,7 @@ class QueryCache:
         for entry in list(self._entries.values()):
             if entry.key[:n] == prefix:
                 entry.invalidated = True
+                self._changed(entry.hash)
                 count += 1
                 if entry.hash in self._subscribers and entry.fetcher is not None:
                     self._start(entry)
@@ -319,6 +327,7 @@ class QueryCache:
         if entry is None:
             return False
         self.bytes -= entry.size
+        self._changed(entry.hash)
         return True
 
     def snapshot_entry(self, key: Sequence[Any]) -> Entry | None:
@@ -344,6 +353,7 @@ class QueryCache:
             entry = self._add(saved.key, h)
         for name in ("data", "status", "error", "data_at", "error_at", "invalidated"):
             setattr(entry, name, getattr(saved, name))
+        self._changed(h)
         self.bytes += saved.size - entry.size
         entry.size = saved.size
         self._notify(entry)
@@ -441,6 +451,7 @@ class QueryCache:
                 continue  # gone, rescheduled, or fetching (rescheduled when it lands)
             del self._entries[h]
             self.bytes -= entry.size
+            self._changed(h)
             dropped += 1
         if not self._entries:
             heap.clear()
@@ -451,6 +462,64 @@ class QueryCache:
             _, entry = self._entries.popitem(last=False)
             self.bytes -= entry.size
             self.evictions += 1
+            self._changed(entry.hash)
+
+    # -- fresh copies held by the caller (the page's shim) ----------------------
+
+    def watch(self, on_change: Callable[[str], None] | None) -> None:
+        """Call ``on_change(hash)`` once when an entry handed out by ``mirror`` changes."""
+        self._on_change = on_change
+        self._mirrored.clear()
+
+    def mirror(self, key: Sequence[Any]) -> dict[str, Any] | None:
+        """What a caller needs to answer fresh hits of ``key`` itself, or None.
+
+        ``{"hash", "until" (wall-clock ms), "staleTime" (s)}`` while the entry
+        is fresh; the watcher then hears of any change to it (new data,
+        invalidation, removal, eviction, collection, a new stale time), and the
+        caller drops its copy. Hits the caller answers are reported with ``touch``.
+        """
+        if self._on_change is None:
+            return None
+        h = key_hash(key)
+        entry = self._entries.get(h)
+        now = self.clock.now()
+        if entry is None or entry.status != "success" or self._is_stale(entry, now):
+            return None
+        assert entry.data_at is not None
+        self._mirrored.add(h)
+        left = entry.data_at + entry.stale_time - now
+        # An infinite stale time never expires: "until" is None (JSON has no Infinity).
+        until = None if math.isinf(left) else round((self.clock.wall() + left) * 1000, 3)
+        stale = None if math.isinf(entry.stale_time) else entry.stale_time
+        return {"hash": h, "until": until, "staleTime": stale}
+
+    def touch(self, hits: dict[str, int]) -> None:
+        """Count hits a caller answered from its copies (hash -> hits): recency and metrics."""
+        for h, n in hits.items():
+            if h in self._entries:
+                self._entries.move_to_end(h)
+                self.hits += int(n)
+        self.collect()
+
+    def _changed(self, h: str) -> None:
+        if h in self._mirrored:
+            self._mirrored.discard(h)
+            assert self._on_change is not None
+            self._on_change(h)
+
+    def close(self) -> None:
+        """Release subscribers, the focus listener and fetches still running (the data stays)."""
+        for h in list(self._mirrored):
+            self._changed(h)  # holders drop their copies: later reads reach the closed client
+        if self._detach_focus is not None:
+            self._detach_focus()
+            self._detach_focus = None
+        self._subscribers.clear()
+        self._seen.clear()
+        for entry in self._entries.values():
+            if entry.task is not None:
+                entry.task.cancel()
 
     def snapshot(self) -> dict[str, Any]:
         """Entries, bytes, hits, misses, evictions."""

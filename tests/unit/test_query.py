@@ -24,7 +24,7 @@ from resilient_fetch import (
     Response,
 )
 from resilient_fetch._errors import HTTPStatusError, NotFoundError
-from resilient_fetch.js_api import create_client
+from resilient_fetch.js_api import JsClient, create_client
 from resilient_fetch.query import QueryCache
 
 from ._support import examples, run
@@ -556,3 +556,101 @@ def test_loader_options_are_checked() -> None:
     assert info.value.field == "loader.max_batch"
     with pytest.raises(ConfigError):
         client.loader("b", method="PUT")
+
+
+# -- fresh copies held by the page's shim (QueryCache.mirror / watch / touch) ------------
+
+
+def mirrored_cache() -> tuple[QueryCache, FakeClock, list[str]]:
+    clock = FakeClock()
+    cache = QueryCache(clock=clock, stale_time=10, gc_time=60, max_bytes=2_000)
+    heard: list[str] = []
+    cache.watch(heard.append)
+    return cache, clock, heard
+
+
+async def fetcher_of(data: Any) -> Callable[[], Any]:
+    async def fetch() -> tuple[Any, int]:
+        return data, 100
+
+    return fetch
+
+
+async def test_a_fresh_entry_is_handed_out_with_its_expiry_and_each_change_is_heard_once() -> None:
+    cache, clock, heard = mirrored_cache()
+    assert cache.mirror(["a"]) is None  # nothing cached yet
+    await cache.fetch(["a"], await fetcher_of({"v": 1}))
+    copy = cache.mirror(["a"])
+    assert copy is not None and copy["staleTime"] == 10
+    assert copy["until"] == pytest.approx((clock.wall() + 10) * 1000)
+    assert copy["hash"] == '["a"]'
+    cache.invalidate(["a"])
+    cache.invalidate(["a"])  # heard once: the caller dropped its copy at the first
+    assert heard == ['["a"]']
+    assert cache.mirror(["a"]) is None  # invalidated: stale, so no copy is handed out
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["set_data", "remove", "invalidate", "stale_time", "evict", "collect", "restore"],
+)
+async def test_every_kind_of_change_tells_the_holder_of_a_copy(change: str) -> None:
+    cache, clock, heard = mirrored_cache()
+    await cache.fetch(["a"], await fetcher_of({"v": 1}))
+    saved = cache.snapshot_entry(["a"])
+    assert cache.mirror(["a"]) is not None
+    assert heard == []  # control: handing out a copy is not a change
+    if change == "set_data":
+        cache.set_data(["a"], {"v": 2})
+    elif change == "remove":
+        cache.remove(["a"])
+    elif change == "invalidate":
+        cache.invalidate(["a"])
+    elif change == "stale_time":
+        await cache.fetch(["a"], await fetcher_of({"v": 1}), stale_time=1)
+    elif change == "evict":
+        cache.set_data(["big"], "x" * 3_000)  # over max_bytes: the older entry goes
+    elif change == "collect":
+        await clock.advance(61)
+        cache.collect()
+    else:
+        cache.set_data(["a"], {"v": 2})
+        cache.mirror(["a"])
+        heard.clear()
+        assert saved is not None
+        cache.restore(["a"], saved)  # a mutation's rollback
+    assert heard == ['["a"]'], change
+
+
+async def test_only_entries_handed_out_are_reported_and_hits_reported_back_count() -> None:
+    cache, _, heard = mirrored_cache()
+    await cache.fetch(["a"], await fetcher_of(1))
+    await cache.fetch(["b"], await fetcher_of(2))
+    cache.mirror(["b"])
+    cache.set_data(["a"], 3)  # nobody holds a copy of "a"
+    assert heard == []
+    before = cache.hits
+    cache.touch({'["b"]': 7, '["gone"]': 4})  # unknown hashes are ignored
+    assert cache.hits == before + 7
+    assert list(cache._entries)[-1] == '["b"]'  # recency: the hits made "b" the newest
+
+
+async def test_without_a_watcher_no_copy_is_handed_out() -> None:
+    cache = QueryCache(clock=FakeClock(), stale_time=10)
+    await cache.fetch(["a"], await fetcher_of(1))
+    assert cache.mirror(["a"]) is None  # nobody would hear of its changes
+
+
+async def test_the_shim_api_hands_out_fresh_copies_only_after_watching() -> None:
+    js = JsClient(client_for(Server(), FakeClock(), cache={"stale_time": 30}))
+    plain = json.loads(await js.query('["items"]', "http://api.test/items"))
+    assert plain["ok"] and "fresh" not in plain  # not watching: no copies
+    heard: list[str] = []
+    js.watch_queries(heard.append)
+    answer = json.loads(await js.query('["items"]', "http://api.test/items"))
+    assert answer["fresh"]["hash"] == '["items"]' and answer["fresh"]["staleTime"] == 30
+    js.touch_queries(json.dumps({'["items"]': 5}))
+    assert js.client.state()["cache"]["hits"] == 6
+    js.invalidate('["items"]')
+    assert heard == ['["items"]']
+    await js.client.close()
