@@ -26,6 +26,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         openapi,
         security,
         site,
+        uploads,
     )
     from .storage import storage_from_uri
 
@@ -51,6 +52,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)
+    uploads.init_app(app, storage)
     if app.config.get("DIST_DIR"):
         app.register_blueprint(site.bp)
     return app

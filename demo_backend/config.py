@@ -30,6 +30,13 @@ DEFAULTS: dict[str, Any] = {
     "FAULTS_MAX": 1_000,
     "FAULTS_MAX_PER_SCOPE": 100,
     "STATS_MAX_SCOPES": 1_000,
+    # Resumable uploads (tus, uploads.py): size of one upload, uploads held at
+    # once (any state, until they expire or are deleted), their lifetime, and
+    # where chunk data goes ("" = a temp dir: per app, or per Redis URI+prefix).
+    "UPLOAD_MAX_SIZE": 32 * 1024 * 1024,
+    "UPLOADS_MAX": 100,
+    "UPLOAD_EXPIRES_S": 3600.0,
+    "UPLOAD_DIR": "",
     # The server `python -m demo_backend` runs (waitress, see serving.py).
     "SERVER_THREADS": 16,
     "SERVER_CONNECTION_LIMIT": 1_000,
@@ -47,6 +54,8 @@ _MIN_INT = {
     "FAULTS_MAX": 1,
     "FAULTS_MAX_PER_SCOPE": 1,
     "STATS_MAX_SCOPES": 1,
+    "UPLOAD_MAX_SIZE": 1,
+    "UPLOADS_MAX": 1,
     "SERVER_THREADS": 1,
     "SERVER_CONNECTION_LIMIT": 1,
     "SERVER_MAX_HEADER_BYTES": 1024,
@@ -125,6 +134,7 @@ def validate(config: Mapping[str, Any]) -> None:
         "HANG_MAX_S",
         "SLOW_BODY_MAX_S",
         "IDEMPOTENCY_TTL_S",
+        "UPLOAD_EXPIRES_S",
         "SERVER_IDLE_TIMEOUT_S",
         "SERVER_REQUEST_TIMEOUT_S",
     ):
@@ -144,6 +154,8 @@ def validate(config: Mapping[str, Any]) -> None:
         raise ConfigError("FAULT_SEED", seed, "an integer or None")
     if not isinstance(config["ADMIN_TOKEN"], str):
         raise ConfigError("ADMIN_TOKEN", "<hidden>", "a string")
+    if not isinstance(config["UPLOAD_DIR"], str):
+        raise ConfigError("UPLOAD_DIR", config["UPLOAD_DIR"], "a path, or '' for a temp dir")
 
 
 def faults_enabled(config: Mapping[str, Any]) -> bool:

@@ -16,6 +16,7 @@ from flask import Blueprint, current_app, jsonify
 from .api import MAX_ID, MAX_NAME
 from .faults import COMMON_FIELDS, HTTP_METHODS, NAME_PATTERN, TYPES
 from .faults.base import MAX_DELAY_MS
+from .uploads_openapi import upload_paths
 
 bp = Blueprint("openapi", __name__)
 
@@ -365,6 +366,7 @@ def document() -> dict[str, Any]:
             "field": {"type": "string", "description": "the field, header or parameter at fault"},
         },
     }
+    paths.update(upload_paths(scoped))
     return {
         "openapi": "3.1.0",
         "info": {

@@ -4,7 +4,8 @@ They let tests assert how many requests really reached the server (batching,
 dedupe, breaker fast-fail, client-side rate limiting), and how many were in
 flight at once (``inflight.max``: the client's concurrency limit, seen from the
 server). Admin endpoints are not counted. A request whose connection a fault
-dropped counts as ``"dropped"``.
+dropped counts as ``"dropped"``. ``upload_bytes`` (present once non-zero) is
+the number of upload (tus PATCH) body bytes the server read.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ _INFLIGHT = "stats:inflight"
 # scope -> tick of its last request (for forgetting the least recently seen).
 _SEEN = "stats:seen"
 _CLOCK = "stats:clock"
+# Upload body bytes read: field "*" for all requests, else a scope name.
+_UPLOAD_BYTES = "stats:upload_bytes"
+_ALL = "*"
 
 
 def _scope_key(scope: str) -> str:
@@ -59,6 +63,18 @@ class Stats:
             self._storage.hincr(_scope_key(scope), field)
             self._storage.hincr(_SCOPES, scope)
 
+    def add_upload_bytes(self, scope: str | None, amount: int) -> None:
+        """Count ``amount`` upload body bytes read (overall and in ``scope``)."""
+        self._storage.hincr(_UPLOAD_BYTES, _ALL, amount)
+        if scope is not None:
+            self._storage.hincr(_UPLOAD_BYTES, scope, amount)
+
+    def _with_bytes(self, out: dict[str, Any], field: str) -> dict[str, Any]:
+        amount = int(self._storage.hget(_UPLOAD_BYTES, field) or 0)
+        if amount:
+            out["upload_bytes"] = amount
+        return out
+
     def enter(self, scope: str | None) -> None:
         """A request started: count it in flight (overall and in its scope)."""
         if scope is not None:
@@ -98,6 +114,7 @@ class Stats:
     def _forget(self, scope: str) -> None:
         self._storage.delete(_scope_key(scope), _inflight_keys(scope)[-1])
         self._storage.hdel(_SCOPES, scope)
+        self._storage.hdel(_UPLOAD_BYTES, scope)
         self._storage.hdel(_SEEN, scope)
 
     def _inflight(self, key: str) -> dict[str, int]:
@@ -110,18 +127,23 @@ class Stats:
         if scope is not None:
             routes, total = _nest(self._storage.hgetall(_scope_key(scope)))
             inflight = self._inflight(_inflight_keys(scope)[-1])
-            return {"scope": scope, "total": total, "routes": routes, "inflight": inflight}
+            out = {"scope": scope, "total": total, "routes": routes, "inflight": inflight}
+            return self._with_bytes(out, scope)
         routes, total = _nest(self._storage.hgetall(_ROUTES))
         scopes = {}
         for name in sorted(self._storage.hgetall(_SCOPES)):
             scope_routes, scope_total = _nest(self._storage.hgetall(_scope_key(name)))
-            scopes[name] = {
-                "total": scope_total,
-                "routes": scope_routes,
-                "inflight": self._inflight(_inflight_keys(name)[-1]),
-            }
+            scopes[name] = self._with_bytes(
+                {
+                    "total": scope_total,
+                    "routes": scope_routes,
+                    "inflight": self._inflight(_inflight_keys(name)[-1]),
+                },
+                name,
+            )
         inflight = self._inflight(_INFLIGHT)
-        return {"total": total, "routes": routes, "inflight": inflight, "scopes": scopes}
+        out = {"total": total, "routes": routes, "inflight": inflight, "scopes": scopes}
+        return self._with_bytes(out, _ALL)
 
     def _restart_max(self, key: str) -> None:
         # Requests may still be in flight: keep "current", restart "max" from it.
@@ -137,12 +159,13 @@ class Stats:
         names = [scope] if scope is not None else list(self._storage.hgetall(_SEEN))
         if scope is None:
             names += [n for n in self._storage.hgetall(_SCOPES) if n not in names]
-            self._storage.delete(_ROUTES)
+            self._storage.delete(_ROUTES, _UPLOAD_BYTES)
             self._restart_max(_INFLIGHT)
         for name in names:
             if self._busy(name):
                 self._storage.delete(_scope_key(name))
                 self._storage.hdel(_SCOPES, name)
+                self._storage.hdel(_UPLOAD_BYTES, name)
                 self._restart_max(_inflight_keys(name)[-1])
             else:
                 self._forget(name)
