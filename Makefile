@@ -7,7 +7,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 PYODIDE_WHEELS := .cache/pyodide-wheels
 
-.PHONY: demo test bench setup build lint pyodide-wheels chromium redis test-fast clean
+.PHONY: demo test bench setup build lint pyodide-wheels chromium redis test-fast clean typecheck-js
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,8 +45,14 @@ lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
-test: build pyodide-wheels chromium redis lint
+test: build pyodide-wheels chromium redis lint typecheck-js
 	CHROMIUM_PATH="$${CHROMIUM_PATH:-$$(scripts/ensure-chromium.sh)}" $(PY) -m pytest tests e2e
+
+# The shim's TypeScript declarations: a typed example must compile (strict), and
+# each of its @ts-expect-error lines must fail with the code written on it.
+typecheck-js: node_modules/.installed
+	node_modules/.bin/tsc -p types/tsconfig.json
+	node types/check-expected-errors.mjs
 
 bench: build chromium
 	CHROMIUM_PATH="$${CHROMIUM_PATH:-$$(scripts/ensure-chromium.sh)}" $(PY) -m bench.run

@@ -74,6 +74,41 @@ def copy_pyodide(out: Path) -> str:
     return str(json.loads((src / "package.json").read_text())["version"])
 
 
+def write_npm_package(out: Path, manifest: dict[str, object]) -> None:
+    """``dist/package.json``: ``npm pack dist`` gives a package a page can serve as it is.
+
+    It holds the shim, its types, the manifest, the wheel, the snapshot and the
+    Pyodide runtime: everything the shim loads from beside itself. The demo
+    page, its service worker (it precaches the demo's own files) and vendor/
+    (the demo's charts and PyScript) stay out.
+    """
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    snapshot = manifest.get("snapshot")
+    files = ["resilient-fetch.js", "resilient-fetch.d.ts", "manifest.json", str(manifest["wheel"])]
+    if isinstance(snapshot, dict):
+        files.append(str(snapshot["file"]))
+    files += [f"pyodide/{name}" for name in PYODIDE_FILES]
+    package = {
+        "name": "@resilient-fetch/browser",
+        "version": project["version"],
+        "description": "resilient-fetch in the browser: the JS shim, its types, the client "
+        "wheel and the Pyodide runtime, served from your own origin",
+        "license": project["license"],
+        "type": "module",
+        "main": "./resilient-fetch.js",
+        "module": "./resilient-fetch.js",
+        "types": "./resilient-fetch.d.ts",
+        "exports": {
+            ".": {"types": "./resilient-fetch.d.ts", "default": "./resilient-fetch.js"},
+            "./package.json": "./package.json",
+        },
+        "files": files,
+    }
+    (out / "package.json").write_text(json.dumps(package, indent=2) + "\n")
+
+
 # Third-party browser files the site serves itself (no CDN), copied from
 # node_modules (pinned in package.json) into dist/vendor/<package>/.
 VENDOR: dict[str, tuple[str, ...]] = {
@@ -212,6 +247,7 @@ def main(argv: list[str] | None = None) -> None:
             # The site still works, it only starts slower: say so, do not fail the build.
             print(f"warning: no start-up snapshot ({exc}); the page will boot Python plain")
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_npm_package(out, manifest)
     stamp_service_worker(out)
     snap = manifest.get("snapshot")
     note = f", snapshot {snap['file']}" if isinstance(snap, dict) else ", no snapshot"
