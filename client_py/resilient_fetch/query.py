@@ -45,12 +45,17 @@ FocusSource = Callable[[Callable[[], None]], Callable[[], None]]
 _ENTRY_OVERHEAD = 200  # bytes charged per entry for its key and bookkeeping
 
 
+# One encoder each, built once: json.dumps with options builds a new one per call.
+_KEY_JSON = _json.JSONEncoder(separators=(",", ":"), sort_keys=True, allow_nan=False)
+_SIZE_JSON = _json.JSONEncoder(separators=(",", ":"), default=str)
+
+
 def key_hash(key: Any, field: str = "key") -> str:
     """A stable string for a query key (a non-empty list of JSON values)."""
     if not isinstance(key, list | tuple) or not key:
         raise InvalidRequestError(f"{field} must be a non-empty list, not {key!r}", field=field)
     try:
-        return _json.dumps(list(key), separators=(",", ":"), sort_keys=True, allow_nan=False)
+        return _KEY_JSON.encode(list(key))
     except (TypeError, ValueError) as exc:
         raise InvalidRequestError(f"{field} must hold JSON values: {exc}", field=field) from None
 
@@ -58,7 +63,7 @@ def key_hash(key: Any, field: str = "key") -> str:
 def data_size(data: Any) -> int:
     """Approximate bytes of JSON-like data (its JSON length)."""
     try:
-        return len(_json.dumps(data, separators=(",", ":"), default=str))
+        return len(_SIZE_JSON.encode(data))
     except ValueError:
         return 0
 
