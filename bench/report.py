@@ -952,15 +952,14 @@ def _query_losses(r: Result) -> list[str]:
     hl, htl = c["hit_ours_list"]["summary"]["median"], c["hit_tanstack_list"]["summary"]["median"]
     if hi > ht:
         items.append(
-            f"**Query cache hits from JS.** A `client.query` hit costs {hi:.0f} us for one item "
-            f"and {hl:,.0f} us for the item list, TanStack's `fetchQuery` hit {ht:.1f} / "
-            f"{htl:.1f} us: ours crosses into Python (the key as JSON, a coroutine awaited as a "
-            "promise) and returns the data as JSON text that the page parses again, so the "
-            "list's cost grows with its size; TanStack returns the object it holds. In Python "
-            f"the hit itself is {big['pyodide']['hit_us_python_loop']:.1f} us in Pyodide "
-            f"({big['cpython']['hit_us']:.1f} us in CPython). Next: a synchronous fast path "
-            "for fresh hits (no coroutine, no task switch) and a JS-side memo of the parsed "
-            "data per entry version, so a hit returns the same object."
+            f"**Query cache hits from JS.** A fresh `client.query` hit costs {hi:.1f} us for one "
+            f"item and {hl:.1f} us for the item list, TanStack's `fetchQuery` hit {ht:.1f} / "
+            f"{htl:.1f} us. Fresh hits no longer cross into Python: the shim keeps the parsed "
+            "data of each fresh entry and Python calls back once when that entry changes, so a "
+            "hit is a map lookup, a clock read and a string compare of the URL, headers and "
+            "options (a different URL under the same key goes to Python). What is left is that "
+            "check plus the count of hits reported back to Python once per task. Stale hits "
+            "and misses still cross."
         )
     lo, ld = (
         c["load_ours_load"]["summary"]["median"],
@@ -971,15 +970,11 @@ def _query_losses(r: Result) -> list[str]:
         items.append(
             f"**Batch loading.** {r['config']['loads']:,} `load(id)` calls take {lo:.0f} ms "
             f"through our loader, {ld:.0f} ms through DataLoader, with the same number of "
-            "batch requests: each `load` is one JS -> Python call and one awaited coroutine, "
-            "and each loaded item is written into the query cache under `[name, id]`; "
-            f"`loadMany` (one crossing) takes {many:.0f} ms, "
-            + (
-                "hardly less, so the per-item work in Python dominates, not the crossings. "
-                if many > 0.8 * lo
-                else "so the crossings are a large share. "
-            )
-            + "Next: profile the per-item path (JSON per item, cache writes, futures)."
+            "batch requests. The `load` calls of one turn already cross into Python once, as "
+            f"one `loadMany` (which takes {many:.0f} ms itself), so what is left is the "
+            "per-item work in Python: a future per id, the item written into the query cache "
+            "under `[name, id]` (key hash, size, recency, gc schedule), and the answer's JSON. "
+            "Next: write a batch's items into the cache in one pass."
         )
     return items
 
