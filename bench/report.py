@@ -946,7 +946,7 @@ def _query_headlines(r: Result) -> list[list[str]]:
 
 
 def _query_losses(r: Result) -> list[str]:
-    c, big = r["contenders"], r["big"]
+    c = r["contenders"]
     items = []
     hi, ht = c["hit_ours_item"]["summary"]["median"], c["hit_tanstack_item"]["summary"]["median"]
     hl, htl = c["hit_ours_list"]["summary"]["median"], c["hit_tanstack_list"]["summary"]["median"]
