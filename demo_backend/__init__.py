@@ -23,6 +23,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         health,
         idempotency,
         items,
+        metrics,
         openapi,
         security,
         site,
@@ -40,6 +41,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # and after_request hooks in reverse. The request id and timer come first,
     # faults before the rate limiter, and the log line is written last.
     access_log.init_app(app)
+    metrics.init_app(app)  # in flight from here, before faults may hold the request
     security.init_app(app)
     errors.init_app(app)
     cors.init_app(app)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from pathlib import Path
 
 from . import create_app
 from .security import is_loopback
-from .serving import make_guarded_server
+from .serving import make_guarded_server, serve_until_stopped
 
 
 def main() -> None:
@@ -24,19 +25,21 @@ def main() -> None:
     app = create_app({"DEMO_MODE": True, "DIST_DIR": str(dist)})
     # waitress logs a warning per dropped or timed-out connection; the access log says enough.
     logging.getLogger("waitress").setLevel(logging.ERROR)
-    print(f"resilient-fetch demo: http://{args.host}:{args.port}/", flush=True)
+    # waitress, not app.run(): the development server has no connection
+    # timeouts and starts a thread per connection (see serving.py).
+    server = make_guarded_server(app, args.host, args.port)
+    # The bound port: --port 0 picks a free one.
+    print(f"resilient-fetch demo: http://{args.host}:{server.effective_port}/", flush=True)
     if not is_loopback(args.host) and not app.config["ADMIN_TOKEN"]:
         print(
             "note: /_faults answers 403 to non-loopback clients until DEMO_ADMIN_TOKEN is set",
             flush=True,
         )
-    # waitress, not app.run(): the development server has no connection
-    # timeouts and starts a thread per connection (see serving.py).
-    server = make_guarded_server(app, args.host, args.port)
-    try:
-        server.run()
-    finally:
-        server.task_dispatcher.shutdown(timeout=1)
+    # SIGTERM or Ctrl-C: /health/ready turns 503, in-flight requests finish
+    # (up to DRAIN_TIMEOUT_S), then exit 0; 1 if requests had to be cut.
+    status = serve_until_stopped(server)
+    if status:
+        sys.exit(status)
 
 
 if __name__ == "__main__":

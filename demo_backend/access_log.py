@@ -1,4 +1,8 @@
-"""One structured JSON line per request on the ``demo_backend.access`` logger."""
+"""One structured JSON line per request on the ``demo_backend.access`` logger.
+
+The record is built once per request, and also handed to the callables in
+``app.extensions[OBSERVERS]`` (the metrics), with or without ``ACCESS_LOG``.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +11,23 @@ import logging
 import os
 import sys
 import time
+from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 
 LOGGER_NAME = "demo_backend.access"
 logger = logging.getLogger(LOGGER_NAME)
+# app.extensions key: callables that receive each request's record.
+OBSERVERS = "request_observers"
 
 
 def _start() -> None:
     g.started = time.perf_counter()
 
 
-def _log(resp: Response) -> Response:
+def _record(resp: Response) -> dict[str, Any]:
     started = g.get("started")
-    record = {
+    return {
         "ts": round(time.time(), 3),
         "request_id": g.get("request_id"),
         "method": request.method,
@@ -36,12 +43,21 @@ def _log(resp: Response) -> Response:
         "faults": g.get("rf_faults") or [],
         "idempotent_replay": resp.headers.get("Idempotent-Replayed") == "true",
     }
-    logger.info(json.dumps(record, separators=(",", ":")))
+
+
+def _log(resp: Response) -> Response:
+    record = _record(resp)
+    for observe in current_app.extensions.get(OBSERVERS, ()):
+        observe(record)
+    if current_app.config.get("ACCESS_LOG"):
+        logger.info(json.dumps(record, separators=(",", ":")))
     return resp
 
 
 def init_app(app: Flask) -> None:
     """Install the hooks; give the logger a stderr handler unless someone configured one."""
+    app.before_request(_start)
+    app.after_request(_log)
     if not app.config.get("ACCESS_LOG"):
         return
     logger.setLevel(logging.INFO)
@@ -54,5 +70,3 @@ def init_app(app: Flask) -> None:
         # Our handler prints the line; propagating would print it again through
         # the handler Flask puts on the app's logger ("demo_backend", our parent).
         logger.propagate = False
-    app.before_request(_start)
-    app.after_request(_log)

@@ -43,6 +43,8 @@ DEFAULTS: dict[str, Any] = {
     "SERVER_IDLE_TIMEOUT_S": 15.0,
     "SERVER_REQUEST_TIMEOUT_S": 20.0,
     "SERVER_MAX_HEADER_BYTES": 64 * 1024,
+    # Graceful stop (SIGTERM): how long in-flight requests may take to finish.
+    "DRAIN_TIMEOUT_S": 30.0,
 }
 
 # Integer settings and their smallest allowed value.
@@ -137,6 +139,7 @@ def validate(config: Mapping[str, Any]) -> None:
         "UPLOAD_EXPIRES_S",
         "SERVER_IDLE_TIMEOUT_S",
         "SERVER_REQUEST_TIMEOUT_S",
+        "DRAIN_TIMEOUT_S",
     ):
         if not isinstance(config[key], int | float) or config[key] <= 0:
             raise ConfigError(key, config[key], "a number of seconds > 0")

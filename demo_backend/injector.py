@@ -36,8 +36,8 @@ _SOCKET_KEYS = ("waitress.socket", "werkzeug.socket", "gunicorn.socket")
 
 
 def is_admin_path(path: str) -> bool:
-    """The fault API itself is never faulted nor counted."""
-    return path in ("/_faults", "/_stats") or path.startswith(("/_faults/", "/_stats/"))
+    """The fault API and ``/metrics`` are never faulted nor counted."""
+    return path in ("/_faults", "/_stats", "/metrics") or path.startswith(("/_faults/", "/_stats/"))
 
 
 class Waker:

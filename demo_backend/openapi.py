@@ -38,6 +38,7 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 _ERROR_TEXT = {
     400: "bad JSON, header or fault spec",
+    401: "DEMO_ADMIN_TOKEN is set: send Authorization: Bearer <token>",
     403: "the caller or its Origin may not use the fault API",
     404: "no such resource",
     408: "the request was not received in time (server layer)",
@@ -202,8 +203,12 @@ def document() -> dict[str, Any]:
         },
         "/health/ready": {
             "get": op(
-                "the storage answers",
-                {"200": _json(health, "ready"), **_errors(400, 503)},
+                "the storage answers and the process is not draining",
+                {
+                    "200": _json(health, "ready"),
+                    "503": _json(health, "not ready: draining, or the storage is unreachable"),
+                    **_errors(400),
+                },
                 scoped,
             )
         },
@@ -351,6 +356,22 @@ def document() -> dict[str, Any]:
         "/_stats": {
             "get": op(
                 "request counts", {"200": _json(stats, "the counts"), **_errors(400, 403)}, admin
+            )
+        },
+        "/metrics": {
+            "get": op(
+                "Prometheus metrics (admin)",
+                {
+                    "200": {
+                        "description": "the Prometheus text format (OpenMetrics on request)",
+                        "content": {
+                            "text/plain": {"schema": {"type": "string"}},
+                            "application/openmetrics-text": {"schema": {"type": "string"}},
+                        },
+                    },
+                    **_errors(401, 403),
+                },
+                [],
             )
         },
         "/openapi.json": {

@@ -145,7 +145,8 @@ def admin_guard() -> Any:
     return error(
         403,
         "forbidden",
-        "the fault API is open to loopback clients only; set DEMO_ADMIN_TOKEN to allow others",
+        "the admin API (faults, stats, metrics) is open to loopback clients only; "
+        "set DEMO_ADMIN_TOKEN to allow others",
     )
 
 

@@ -10,12 +10,21 @@ of inactivity, which a client sending a byte a second never trips), so
 ``SERVER_REQUEST_TIMEOUT_S`` after its first byte gets ``408`` and the
 connection is closed. Errors waitress answers itself (400, 408, 413, 431,
 501) are JSON like the app's.
+
+Graceful stop (:meth:`GuardedServer.serve`): after :meth:`GuardedServer.request_stop`
+(the SIGTERM/SIGINT handler of ``python -m demo_backend``) the app's
+``/health/ready`` answers 503 at once, the listening socket is closed (new
+connections are refused), every response carries ``Connection: close``, and
+the server exits once no request is in flight, or cuts what is left after
+``DRAIN_TIMEOUT_S``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -31,6 +40,8 @@ from waitress.server import TcpWSGIServer
 from waitress.task import ErrorTask, WSGITask
 from waitress.utilities import Error
 from werkzeug.serving import make_server
+
+from . import lifecycle
 
 SOCKET_KEY = "waitress.socket"
 CLOSE_KEY = "demo_backend.close_on_finish"
@@ -76,6 +87,14 @@ class SocketTask(WSGITask):
         environ[SOCKET_KEY] = self.channel.socket
         environ[CLOSE_KEY] = self.set_close_on_finish
         return environ
+
+    def build_response_header(self) -> bytes:
+        # While draining, each connection carries one last response, so
+        # keep-alive clients reconnect (and are refused) instead of staying.
+        if getattr(self.channel.server, "stopping", False):
+            self.set_close_on_finish()
+        header: bytes = super().build_response_header()
+        return header
 
 
 def without_hop_by_hop(app: Any) -> Any:
@@ -149,16 +168,36 @@ class GuardedChannel(HTTPChannel):  # type: ignore[misc]
         self.close_when_flushed = True
 
 
+# How often the serving loop looks at the stop flag (a signal does not end poll()).
+LOOP_S = 0.2
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 class GuardedServer(TcpWSGIServer):  # type: ignore[misc]
-    """waitress's TCP server with :class:`GuardedChannel` and the total request deadline."""
+    """waitress's server with :class:`GuardedChannel`, the total request deadline and a drain."""
 
     channel_class = GuardedChannel
+    # Set from a signal handler: plain attributes, read by the serving loop.
+    stop_requested_at: float | None = None
+    stop_now = False
 
     def __init__(
-        self, application: Any, *, idle_timeout_s: float, request_timeout_s: float, **kw: Any
+        self,
+        application: Any,
+        *,
+        idle_timeout_s: float,
+        request_timeout_s: float,
+        drain_timeout_s: float = 30.0,
+        on_drain: Any = None,
+        **kw: Any,
     ) -> None:
         self.idle_timeout_s = idle_timeout_s
         self.request_timeout_s = request_timeout_s
+        self.drain_timeout_s = drain_timeout_s
+        self.on_drain = on_drain
         # waitress takes whole seconds; maintenance() below applies the exact values.
         kw["channel_timeout"] = max(1, math.ceil(idle_timeout_s))
         super().__init__(without_hop_by_hop(application), map={}, adj=Adjustments(**kw))
@@ -176,6 +215,74 @@ class GuardedServer(TcpWSGIServer):  # type: ignore[misc]
             elif idle:
                 channel.will_close = True
 
+    @property
+    def stopping(self) -> bool:
+        """A stop was asked for: answer what is in flight, take nothing new."""
+        return self.stop_requested_at is not None
+
+    def request_stop(self) -> None:
+        """Begin the drain; asked a second time, cut it short. Safe in a signal handler."""
+        if self.stop_requested_at is None:
+            self.stop_requested_at = time.monotonic()
+            if self.on_drain is not None:
+                self.on_drain()
+        else:
+            self.stop_now = True
+
+    def busy_channels(self) -> list[HTTPChannel]:
+        """Connections with a request being received, queued, answered or still being sent."""
+        return [
+            c
+            for c in list(self._map.values())
+            if isinstance(c, HTTPChannel)
+            and (c.requests or c.request is not None or c.total_outbufs_len)
+        ]
+
+    def serve(self, say: Any = _say) -> int:
+        """Serve until :meth:`request_stop`, then drain; the number of requests cut (0: clean)."""
+        while self.stop_requested_at is None:
+            wasyncore.loop(timeout=LOOP_S, map=self._map, use_poll=True, count=1)
+        # Close the listening socket only (BaseWSGIServer.close would also close
+        # the trigger that wakes this loop when a worker thread has output).
+        self.accepting = False
+        wasyncore.dispatcher.close(self)
+        deadline = self.stop_requested_at + self.drain_timeout_s
+        say(f"draining: {len(self.busy_channels())} request(s) in flight, new connections refused")
+        cut = 0
+        while busy := self.busy_channels():
+            if self.stop_now or time.monotonic() >= deadline:
+                cut = len(busy)
+                why = "a second signal" if self.stop_now else f"{self.drain_timeout_s:g} s"
+                say(f"drain cut short after {why}: closing {cut} connection(s) mid-request")
+                break
+            # The listener no longer runs maintenance(): the idle and request deadlines still apply.
+            self.maintenance(time.time())
+            wasyncore.loop(timeout=LOOP_S, map=self._map, use_poll=True, count=1)
+        for dispatcher in list(self._map.values()):
+            dispatcher.close()
+        # After a cut, threads still running a request are daemons: do not wait for them.
+        self.task_dispatcher.shutdown(cancel_pending=True, timeout=0 if cut else 1)
+        if not cut:
+            say("drained: every request in flight was answered")
+        return cut
+
+
+def serve_until_stopped(server: GuardedServer) -> int:
+    """Serve with SIGTERM/SIGINT starting the drain (a second one cuts it); 0 clean, 1 cut."""
+    previous = {
+        sig: signal.signal(sig, lambda *_: server.request_stop())
+        for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        cut = server.serve()
+    except BaseException:
+        server.task_dispatcher.shutdown(timeout=1)
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 1 if cut else 0
+
 
 def server_settings(config: Mapping[str, Any]) -> dict[str, Any]:
     """waitress adjustments from the app's ``SERVER_*`` settings."""
@@ -184,6 +291,7 @@ def server_settings(config: Mapping[str, Any]) -> dict[str, Any]:
         "connection_limit": int(config["SERVER_CONNECTION_LIMIT"]),
         "idle_timeout_s": float(config["SERVER_IDLE_TIMEOUT_S"]),
         "request_timeout_s": float(config["SERVER_REQUEST_TIMEOUT_S"]),
+        "drain_timeout_s": float(config["DRAIN_TIMEOUT_S"]),
         # Timeouts are checked on every turn of the I/O loop (at most 1 s apart).
         "cleanup_interval": 0,
         "max_request_header_size": int(config["SERVER_MAX_HEADER_BYTES"]),
@@ -200,7 +308,13 @@ def server_settings(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def make_guarded_server(app: Flask, host: str, port: int) -> GuardedServer:
     """The server ``python -m demo_backend`` runs, bound but not yet serving."""
-    return GuardedServer(app, host=host, port=port, **server_settings(app.config))
+    return GuardedServer(
+        app,
+        host=host,
+        port=port,
+        on_drain=lifecycle.of(app).start_draining,
+        **server_settings(app.config),
+    )
 
 
 @contextmanager

@@ -55,8 +55,11 @@ def test_demo_command_runs_in_demo_mode_with_faults(
     seen: dict[str, Any] = {}
 
     class FakeServer:
-        def run(self) -> None:
+        effective_port = 8123
+
+        def serve(self) -> int:
             seen["ran"] = True
+            return 0
 
         task_dispatcher = type("D", (), {"shutdown": lambda self, timeout: None})()
 
