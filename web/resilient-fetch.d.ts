@@ -211,6 +211,84 @@ export interface DedupeOptions {
   enabled?: boolean;
 }
 
+/** Resumable uploads (`upload`, and per call in `client.upload(..., options)`). */
+export interface UploadOptions {
+  /** Bytes per PATCH (default 1,048,576; a 413 halves it, down to 64 KiB). */
+  chunkSize?: number;
+  /** Queue priority of every upload request (default "low"). */
+  priority?: Priority;
+  /** Per-attempt deadline in seconds (default 120). */
+  timeout?: number;
+  /** Per-request deadline in seconds, waits in queue/limiter/offline gate included (default 300, >= timeout). */
+  totalTimeout?: number;
+  /** Failures in a row with no byte confirmed before UPLOAD_FAILED (default 8). */
+  maxStalls?: number;
+  /** First backoff between failures, seconds (default 1). */
+  retryBase?: number;
+  /** Longest backoff, seconds (default 30, >= retryBase). */
+  retryCap?: number;
+  /** Re-sends of one chunk refused with 460 before CHECKSUM_MISMATCH (default 3). */
+  checksumRetries?: number;
+  /** Longest wait for the network to come back, seconds, or null for no limit (default 3600). */
+  maxOffline?: number | null;
+  /** Unfinished uploads remembered (beside the outbox's store) so the same data resumes (default 20; 0: none). */
+  maxRemembered?: number;
+}
+
+/** A progress event of an upload (also `upload.state()`). */
+export interface UploadProgress {
+  phase: "waiting" | "hashing" | "uploading" | "paused" | "retrying" | "offline" | "verifying" | "done" | "failed" | "aborted";
+  /** Bytes the server has confirmed. */
+  sent: number;
+  /** The file's size. */
+  total: number;
+  /** Bytes per second over the last 10 s of progress. */
+  rate: number;
+  /** The upload's URL on the server, once created. */
+  url: string | null;
+  /** The file's SHA-256 (hex), once hashed. */
+  sha256: string | null;
+}
+
+/** `client.upload(data, url, options)`: upload settings plus these. */
+export interface UploadInit extends UploadOptions {
+  /** Called with each progress event. */
+  onProgress?: (event: UploadProgress) => void;
+  /** Aborts the upload (it stays resumable: the same data later resumes). */
+  signal?: AbortSignal;
+  /** Upload-Metadata pairs (the file's name and sha256 are added). */
+  metadata?: Record<string, string>;
+  /** Extra headers on every upload request. */
+  headers?: HeadersInit;
+}
+
+/** A finished upload. */
+export interface UploadResult {
+  /** The upload's URL on the server. */
+  url: string;
+  size: number;
+  /** The file's SHA-256, lowercase hex. */
+  sha256: string;
+  /** The server checked the declared SHA-256 and confirmed it. */
+  verified: boolean;
+  /** The server's offset when this run began (0: from the start). */
+  resumedFrom: number;
+  /** Body bytes this run sent, re-sends included. */
+  bytesSent: number;
+}
+
+/** What `client.upload()` returns: the result's promise, with controls. */
+export interface UploadHandle extends Promise<UploadResult> {
+  /** Abort the chunk in flight and send nothing until resume(). */
+  pause(): void;
+  /** Go on from the server's offset. */
+  resume(): void;
+  /** Stop for good (rejects ABORTED); `terminate` also deletes the upload on the server. */
+  abort(terminate?: boolean): Promise<void> | undefined;
+  /** The progress now. */
+  state(): UploadProgress | undefined;
+}
+
 /** `createClient(options)`: every group is optional; unknown names reject with CONFIG. */
 export interface ClientOptions {
   /** Prefix for relative URLs ("" means none: URLs resolve against the page); default: the manifest's backendUrl. */
@@ -237,6 +315,8 @@ export interface ClientOptions {
   cache?: CacheOptions | boolean;
   /** In-flight dedupe, or false for none. */
   dedupe?: DedupeOptions | boolean;
+  /** Resumable upload defaults. */
+  upload?: UploadOptions;
 }
 
 /** Per-call overrides: `init.resilience` (and `resilience` in query/mutate). */
@@ -282,7 +362,10 @@ export type ErrorCode =
   | "HTTP_STATUS"
   | "NOT_FOUND"
   | "OUTBOX_FULL"
-  | "DEAD_LETTER";
+  | "DEAD_LETTER"
+  | "UPLOAD_FAILED"
+  | "CHECKSUM_MISMATCH"
+  | "HASH_MISMATCH";
 
 /** What every error's `details` holds. */
 export interface BaseErrorDetails<C extends ErrorCode = ErrorCode> {
@@ -326,6 +409,20 @@ export interface ErrorDetailsExtra {
   OUTBOX_FULL: { limit: "max_entries" | "max_bytes"; value: number };
   /** The outbox entry and why it will not be sent. */
   DEAD_LETTER: { id: string; reason: "status" | "error" | "max_attempts" | "max_age" };
+  /** Where the upload stopped (it stays resumable unless the server lost it); `cause`: the last failure's code. */
+  UPLOAD_FAILED: UploadErrorDetails;
+  /** The server refused one chunk with 460 more than checksumRetries times. */
+  CHECKSUM_MISMATCH: UploadErrorDetails;
+  /** The server's SHA-256 of the file (`actual`, "" when it did not say) is not ours (`expected`). */
+  HASH_MISMATCH: UploadErrorDetails & { expected: string; actual: string };
+}
+
+/** Where an upload stopped. */
+export interface UploadErrorDetails {
+  uploadUrl: string | null;
+  offset: number;
+  size: number;
+  cause?: ErrorCode;
 }
 
 /** `details` of an error with code C. */
@@ -789,6 +886,11 @@ export interface ResilientClient {
   fetch(input: RequestInfo | URL, init?: ResilientRequestInit): Promise<Response>;
   /** The durable outbox. */
   readonly outbox: OutboxAPI;
+  /**
+   * A resumable, verified upload (tus 1.0) to the creation URL `url`: resumes
+   * after failures, offline periods and reloads (same data, same endpoint).
+   */
+  upload(data: Blob | ArrayBuffer | ArrayBufferView, url: string | URL, init?: UploadInit): UploadHandle;
   /**
    * The parsed body (JSON, else text) of GET `input`, cached under `key`: fresh
    * data from the cache, stale data at once while it refetches. A non-2xx answer

@@ -352,6 +352,82 @@ function makeQueries(pyClient, resolveUrl, invalid) {
   };
 }
 
+const hexOf = (buffer) => Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, "0")).join("");
+
+function base64Of(buffer) {
+  let bin = "";
+  for (const b of new Uint8Array(buffer)) bin += String.fromCharCode(b);
+  return btoa(bin);
+}
+
+/**
+ * An upload's data for Python (upload.py): its size, the SHA-256 of the whole
+ * Blob and checksummed chunks, all made here with Web Crypto, so a large file
+ * never crosses into Python. A chunk is a Blob slice read into an ArrayBuffer
+ * (sendable again on a retry) in a RequestInit the transport sends as it is.
+ */
+function uploadSource(input) {
+  const blob = input instanceof Blob ? input : new Blob([input]);
+  return {
+    size: blob.size,
+    name: typeof input.name === "string" ? input.name : "",
+    type: blob.type || "",
+    async sha256() {
+      return hexOf(await crypto.subtle.digest("SHA-256", await blob.arrayBuffer()));
+    },
+    async chunk(start, end) {
+      const body = await blob.slice(start, end).arrayBuffer();
+      const checksum = base64Of(await crypto.subtle.digest("SHA-256", body));
+      return { size: body.byteLength, checksum, init: { body } };
+    },
+  };
+}
+
+/** `client.upload()`: a promise of the result with pause/resume/abort/state; tus logic is Python's. */
+function makeUpload(pyClient, resolveUrl, invalid) {
+  return (input, url, options = {}) => {
+    const { onProgress, signal, metadata, headers, ...settings } = options;
+    let py;
+    try {
+      if (!(input instanceof Blob || input instanceof ArrayBuffer || ArrayBuffer.isView(input))) {
+        throw new TypeError("upload() takes a Blob, a File, an ArrayBuffer or a typed array");
+      }
+      if (!globalThis.crypto?.subtle) throw new TypeError("Web Crypto is needed: serve the page over https or from localhost");
+      const target = resolveUrl(url);
+      const progress = onProgress ? (json) => onProgress(JSON.parse(json)) : undefined;
+      const headerObject = headers == null ? {} : Object.fromEntries(new Headers(headers));
+      py = checked(pyClient.upload(uploadSource(input), target, JSON.stringify(settings),
+        JSON.stringify(metadata ?? {}), JSON.stringify(headerObject), progress));
+    } catch (err) {
+      return Promise.reject(err.code ? err : invalid(err));
+    }
+    let done = false;
+    const onAbort = () => { if (!done) py.abort(false); };
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener("abort", onAbort);
+    const promise = (async () => {
+      try {
+        return answer(await py.result());
+      } finally {
+        done = true;
+        signal?.removeEventListener("abort", onAbort);
+        py.destroy();
+      }
+    })();
+    const live = (fn) => (...args) => (done ? undefined : fn(...args));
+    return Object.assign(promise, {
+      /** Abort the chunk in flight and send nothing until resume(). */
+      pause: live(() => py.pause()),
+      /** Go on from the server's offset. */
+      resume: live(() => py.resume()),
+      /** Stop for good (the promise rejects ABORTED); `terminate` also deletes it on the server. */
+      abort: live((terminate = false) => py.abort(Boolean(terminate))),
+      /** { phase, sent, total, rate, url, sha256 } now. */
+      state: live(() => JSON.parse(py.snapshot())),
+    });
+  };
+}
+
 async function fetchOk(url) {
   const resp = await fetch(url);
   if (!resp.ok) throw new Error(`resilient-fetch: cannot load ${url} (HTTP ${resp.status})`);
@@ -567,6 +643,12 @@ export async function createClient(options = {}) {
     },
     outbox: makeOutbox(pyClient, resolveUrl, invalid, options.outbox),
     ...makeQueries(pyClient, resolveUrl, invalid),
+    /**
+     * A resumable, verified upload (tus 1.0) of a Blob/File/bytes to the creation
+     * URL `url`: { chunkSize, onProgress, signal, metadata, headers, ...upload settings }.
+     * Resolves { url, size, sha256, verified, resumedFrom, bytesSent }; has pause(), resume(), abort(), state().
+     */
+    upload: makeUpload(pyClient, resolveUrl, invalid),
     /** Subscribe to a client event; the callback gets a plain object. Returns an unsubscribe. */
     on(name, callback) {
       const unsubscribe = checked(pyClient.on(name, (json) => callback(JSON.parse(json))));

@@ -3,9 +3,11 @@
 from ._clock import Clock, FakeClock, SystemClock
 from ._errors import (
     AbortedError,
+    ChecksumMismatchError,
     CircuitOpenError,
     ConfigError,
     DeadLetterError,
+    HashMismatchError,
     HTTPStatusError,
     InternalError,
     InvalidRequestError,
@@ -18,11 +20,13 @@ from ._errors import (
     ResilienceError,
     RetryBudgetExceededError,
     TimeoutError,
+    UploadError,
 )
 from ._models import Headers, Request, Response
 from .client import Client
 from .stages import Call, Stage
 from .transports import BrowserTransport, MockTransport, RequestsTransport, Transport
+from .upload import Upload, UploadResult
 
 __version__ = "0.1.0"
 
@@ -30,6 +34,7 @@ __all__ = [
     "AbortedError",
     "BrowserTransport",
     "Call",
+    "ChecksumMismatchError",
     "CircuitOpenError",
     "Client",
     "Clock",
@@ -37,6 +42,7 @@ __all__ = [
     "DeadLetterError",
     "FakeClock",
     "HTTPStatusError",
+    "HashMismatchError",
     "Headers",
     "InternalError",
     "InvalidRequestError",
@@ -56,4 +62,7 @@ __all__ = [
     "SystemClock",
     "TimeoutError",
     "Transport",
+    "Upload",
+    "UploadError",
+    "UploadResult",
 ]

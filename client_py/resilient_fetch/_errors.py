@@ -19,7 +19,10 @@ carries a stable ``code`` string, which the JS shim copies onto the rejected
     ├── HTTPStatusError            HTTP_STATUS  (only from query()/mutate()/loaders)
     ├── NotFoundError              NOT_FOUND    (a batch loader's id was missing)
     ├── OutboxFullError            OUTBOX_FULL  (enqueue stored nothing)
-    └── DeadLetterError            DEAD_LETTER  (an outbox write will not be sent)
+    ├── DeadLetterError            DEAD_LETTER  (an outbox write will not be sent)
+    └── UploadError                UPLOAD_FAILED  (a tus upload gave up; ``offset`` kept)
+        ├── ChecksumMismatchError  CHECKSUM_MISMATCH  (a chunk refused with 460 too often)
+        └── HashMismatchError      HASH_MISMATCH  (the server's file is not our file)
 
 HTTP error statuses are not exceptions: like ``fetch``, the client returns the
 ``Response``, so callers decide what a 404 means.
@@ -291,4 +294,64 @@ class DeadLetterError(ResilienceError):
         """Plain-data description, with the entry id and the reason."""
         out = super().to_dict()
         out.update(id=self.id, reason=self.reason)
+        return out
+
+
+class UploadError(ResilienceError):
+    """A resumable upload stopped: the server refused it, or it failed too often in a row.
+
+    ``url`` is the upload's URL on the server (None before it was created),
+    ``offset`` the bytes the server had confirmed, ``status`` its last answer.
+    """
+
+    code = "UPLOAD_FAILED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        offset: int = 0,
+        size: int = 0,
+        status: int | None = None,
+        request: Request | None = None,
+        response: Response | None = None,
+    ) -> None:
+        super().__init__(message, request=request, response=response)
+        self.url = url
+        self.offset = offset
+        self.size = size
+        self.status = status if status is not None or response is None else response.status
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data description, with where the upload stopped."""
+        out = super().to_dict()
+        out.update(uploadUrl=self.url, offset=self.offset, size=self.size)
+        if self.status is not None:
+            out["status"] = self.status
+        if isinstance(self.__cause__, ResilienceError):
+            out["cause"] = self.__cause__.code
+        return out
+
+
+class ChecksumMismatchError(UploadError):
+    """The server refused the same chunk with 460 (checksum mismatch) more times than allowed."""
+
+    code = "CHECKSUM_MISMATCH"
+
+
+class HashMismatchError(UploadError):
+    """The server's SHA-256 of the whole file is not the one we declared: it is not our file."""
+
+    code = "HASH_MISMATCH"
+
+    def __init__(self, message: str, *, expected: str = "", actual: str = "", **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.expected = expected
+        self.actual = actual
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data description, with both hashes."""
+        out = super().to_dict()
+        out.update(expected=self.expected, actual=self.actual)
         return out

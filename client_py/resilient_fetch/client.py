@@ -6,6 +6,7 @@ validates settings, resolves URLs, encodes bodies and stamps idempotency keys.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json as _json
 import random
@@ -30,6 +31,7 @@ from .config import (
     RequestOptions,
     RetryConfig,
     TimeoutConfig,
+    UploadConfig,
     build,
     number,
 )
@@ -81,6 +83,7 @@ class Client:
         rng: random.Random | None = None,
         outbox: Mapping[str, Any] | None = None,
         store: Any = None,
+        upload: UploadConfig | Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(base_url, str):
             raise ConfigError("base_url", base_url, "a URL string such as 'http://127.0.0.1:8000/'")
@@ -110,6 +113,7 @@ class Client:
         if store is not None and not all(hasattr(store, m) for m in ("add", "put", "all", "lead")):
             raise ConfigError("store", store, "an outbox store (MemoryStore, SQLiteStore...)")
         self._outbox_store = store
+        self._upload_config = build(UploadConfig, upload, "upload")
         self._outbox: Any = None
         self._rng = rng
         queue_config = build(QueueConfig, queue, "queue")
@@ -455,6 +459,33 @@ class Client:
                 if self._rng is not None else None
             )
         return self._outbox
+
+    def upload(
+        self,
+        data: Any,
+        url: str,
+        *,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        filename: str = "",
+        headers: Mapping[str, str] | None = None,
+        **settings: Any,
+    ) -> Any:
+        """Start a resumable tus upload of ``data`` to the creation URL ``url``.
+
+        Returns an ``Upload``: await it for an ``UploadResult``; ``pause()``,
+        ``resume()``, ``abort()``. ``settings`` override ``upload`` settings for
+        this call (``chunk_size``, ``timeout``, ``priority``...). See ``upload.py``.
+        """
+        from .upload import Upload, upload_config
+
+        upload = Upload(
+            self, data, url, config=upload_config(self._upload_config, settings),
+            on_progress=on_progress, metadata=metadata, filename=filename, headers=headers,
+        )
+        with contextlib.suppress(RuntimeError):  # no running loop: it starts when awaited
+            upload.start()
+        return upload
 
     async def close(self) -> None:
         """Close the outbox (its entries stay stored) and the transport."""

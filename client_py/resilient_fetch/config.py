@@ -361,6 +361,37 @@ def _text(path: str, value: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class UploadConfig(_Checked):
+    """Resumable uploads (tus 1.0): chunks, per-request limits, giving up, remembered uploads."""
+
+    _section = "upload"
+
+    # 1 MiB: fits the demo backend's request size limit; a 413 halves it.
+    chunk_size: int = _f(1_048_576, integer(min=1))
+    priority: str = _f("low", choice(*PRIORITIES))
+    # Per attempt (a chunk on a slow link), and per request including waits in
+    # the queue, the limiter and the offline gate.
+    timeout: float = _f(120.0, number(min=0.0, exclusive=True))
+    total_timeout: float = _f(300.0, number(min=0.0, exclusive=True))
+    # Failures in a row with no byte confirmed by the server, then UPLOAD_FAILED.
+    max_stalls: int = _f(8, integer(min=1))
+    retry_base: float = _f(1.0, number(min=0.0))
+    retry_cap: float = _f(30.0, number(min=0.0))
+    # Re-sends of one chunk the server refused with 460, then CHECKSUM_MISMATCH.
+    checksum_retries: int = _f(3, integer(min=0))
+    # Longest wait for the network to come back before UPLOAD_FAILED (null: no limit).
+    max_offline: float | None = _f(3600.0, number(min=0.0, exclusive=True, optional=True))
+    # Unfinished uploads remembered in the outbox's store, so the same data resumes.
+    max_remembered: int = _f(20, integer(min=0))
+
+    def _cross_check(self) -> None:
+        if self.total_timeout < self.timeout:
+            raise ConfigError("upload.total_timeout", self.total_timeout, ">= upload.timeout")
+        if self.retry_cap < self.retry_base:
+            raise ConfigError("upload.retry_cap", self.retry_cap, ">= upload.retry_base")
+
+
+@dataclass(frozen=True)
 class RequestOptions(_Checked):
     """Per-request overrides; None means "use the client's setting"."""
 

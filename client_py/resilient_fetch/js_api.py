@@ -141,6 +141,7 @@ class JsClient:
             "outbox",
             "cache",
             "dedupe",
+            "upload",
         }
     )
 
@@ -407,6 +408,41 @@ class JsClient:
                 exc = _as_written_in_js(exc)
             return _dumps(error_to_js(exc))
 
+    def upload(
+        self,
+        source: Any,
+        url: str,
+        settings: str = "{}",
+        metadata: str = "{}",
+        headers: str = "{}",
+        on_progress: Any = None,
+    ) -> Any:
+        """``client.upload``: a ``JsUpload`` for the shim's Blob helper, or an error dict.
+
+        ``source`` is the shim's ``uploadSource(blob)`` (size, ``sha256()``,
+        ``chunk(start, end)`` with Web Crypto): the file stays in JavaScript,
+        the tus logic is ``upload.py``'s. ``settings`` are camelCase ``upload``
+        settings as JSON; ``on_progress`` gets each progress event as JSON.
+        """
+        try:
+            kwargs = options_from_js(_json.loads(settings))
+            progress = None
+            if not _is_js_null(on_progress):
+                progress = lambda event: on_progress(  # noqa: E731
+                    _dumps({to_camel(k): v for k, v in event.items()})
+                )
+            up = self.client.upload(
+                JsBlobSource(source),
+                str(url),
+                on_progress=progress,
+                metadata=_json.loads(metadata),
+                headers=_json.loads(headers),
+                **kwargs,
+            )
+            return JsUpload(up)
+        except ResilienceError as exc:
+            return error_to_js(_as_written_in_js(exc))
+
     async def close(self) -> None:
         """Close the underlying client."""
         await self.client.close()
@@ -432,6 +468,59 @@ class JsLoader:
             ]
 
         return await _envelope(run())
+
+
+class JsBlobSource:
+    """An upload source whose bytes stay in the page: the shim's ``uploadSource(blob)``."""
+
+    def __init__(self, js: Any) -> None:
+        self._js = js
+        self.size = int(js.size)
+        self.name = str(js.name)
+        self.type = str(js.type)
+
+    async def sha256(self) -> str:
+        """Web Crypto's SHA-256 of the whole Blob, hex."""
+        return str(await self._js.sha256())
+
+    async def chunk(self, start: int, end: int) -> Any:
+        """A Blob slice as an ``ArrayBuffer`` in a ``RequestInit`` (``raw``), and its checksum."""
+        from ._upload_sources import Chunk
+
+        out = await self._js.chunk(start, end)
+        return Chunk(size=int(out.size), checksum=str(out.checksum), raw=out.init)
+
+
+class JsUpload:
+    """What ``client.upload(...)`` gives the shim: ``result()``, pause, resume, abort."""
+
+    def __init__(self, upload: Any) -> None:
+        self.upload = upload
+
+    async def result(self) -> str:
+        """``{"ok": true, "data": {url, size, sha256, verified, resumedFrom, bytesSent}}``."""
+
+        async def run() -> Any:
+            done = await self.upload
+            return {to_camel(k): v for k, v in done.to_dict().items()}
+
+        return await _envelope(run())
+
+    def pause(self) -> None:
+        """Abort the chunk in flight and send nothing until ``resume()``."""
+        self.upload.pause()
+
+    def resume(self) -> None:
+        """Go on from the server's offset."""
+        self.upload.resume()
+
+    async def abort(self, terminate: bool = False) -> None:
+        """Stop for good (``result()`` rejects with ABORTED); ``terminate`` deletes it."""
+        await self.upload.abort(terminate=bool(terminate))
+
+    def snapshot(self) -> str:
+        """``{phase, sent, total, rate, url, sha256}`` as JSON."""
+        return _dumps(self.upload.snapshot())
 
 
 def _request_kwargs(options: Any) -> dict[str, Any]:

@@ -32,6 +32,7 @@ class IndexedDBStore:
         self._js: Any = None
         self._listeners: list[Callable[[Message], None]] = []
         self._proxy: Any = None
+        self._siblings: dict[str, IndexedDBStore] = {}
 
     async def _db(self) -> Any:
         if self._js is None:
@@ -112,3 +113,9 @@ class IndexedDBStore:
         if self._proxy is not None:
             self._proxy.destroy()
             self._proxy = None
+        for sibling in self._siblings.values():
+            await sibling.close()
+
+    def sibling(self, suffix: str) -> IndexedDBStore:
+        """A store of its own for other records (remembered uploads): ``<name>:<suffix>``."""
+        return self._siblings.setdefault(suffix, IndexedDBStore(f"{self.name}:{suffix}"))

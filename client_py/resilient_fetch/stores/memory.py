@@ -19,6 +19,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._rows: dict[str, tuple[int, int, str]] = {}
         self._seq = 0
+        self._siblings: dict[str, MemoryStore] = {}
 
     async def add(
         self, id: str, size: int, data: Entry, *, max_entries: int, max_bytes: int
@@ -60,3 +61,7 @@ class MemoryStore:
 
     async def close(self) -> None:
         """Nothing to release (the entries stay, for the next outbox on this store)."""
+
+    def sibling(self, suffix: str) -> MemoryStore:
+        """A store of its own for other records (remembered uploads), shared like this one."""
+        return self._siblings.setdefault(suffix, MemoryStore())

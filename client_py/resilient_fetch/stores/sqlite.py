@@ -39,6 +39,7 @@ class SQLiteStore:
         self.path = str(path)
         self._lead_poll = lead_poll
         self._lock_file: Any = None
+        self._siblings: dict[str, SQLiteStore] = {}
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -114,4 +115,13 @@ class SQLiteStore:
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
+        for sibling in self._siblings.values():
+            await sibling.close()
         self._db.close()
+
+    def sibling(self, suffix: str) -> SQLiteStore:
+        """A store of its own for other records (remembered uploads): ``<path>-<suffix>``."""
+        if suffix not in self._siblings:
+            path = self.path if self.path == ":memory:" else f"{self.path}-{suffix}"
+            self._siblings[suffix] = SQLiteStore(path, lead_poll=self._lead_poll)
+        return self._siblings[suffix]
