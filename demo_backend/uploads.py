@@ -68,7 +68,8 @@ or ``DELETE`` on a ``POST /api/uploads/<id>`` is honoured.
   ``Retry-After: 1``.
 * Counting: every PATCH body byte read counts in the upload's
   ``bytes_received`` and in ``/_stats`` as ``upload_bytes`` (overall and per
-  ``X-Fault-Scope``), refused chunks included.
+  ``X-Fault-Scope``): a chunk refused after it was read (460) counts, one
+  refused from its headers alone (409, 412, 415, a fault) is never read.
 
 Storage: records in the hash ``uploads`` (id -> JSON), received bytes in the
 hash ``uploads:received``, both in the app's storage (shared in Redis mode).
