@@ -16,6 +16,7 @@ import {
   type QueryState,
   type ResilienceError,
   type ResilientClient,
+  type UploadResult,
 } from "../web/resilient-fetch.js";
 
 interface Item {
@@ -219,6 +220,29 @@ export async function page(): Promise<void> {
   console.log(one.name);
   // @ts-expect-error TS2322: a loader method is GET or POST
   client.loader({ url: "api/items/batch", method: "PUT" });
+
+  // resumable uploads
+  const file = new File(["hello"], "hello.txt", { type: "text/plain" });
+  const upload = client.upload(file, "api/uploads/", {
+    chunkSize: 256 * 1024,
+    metadata: { purpose: "example" },
+    signal: controller.signal,
+    onProgress: (p) => console.log(p.phase, p.sent, p.total, p.rate, p.url),
+  });
+  upload.pause();
+  upload.resume();
+  console.log(upload.state()?.phase);
+  try {
+    const done: UploadResult = await upload;
+    console.log(done.url, done.sha256, done.verified, done.resumedFrom, done.bytesSent);
+  } catch (caught) {
+    const err = asResilienceError(caught);
+    if (err?.code === "UPLOAD_FAILED" || err?.code === "CHECKSUM_MISMATCH") console.log(err.details.offset, err.details.uploadUrl);
+    else if (err?.code === "HASH_MISMATCH") console.log(err.details.expected, err.details.actual);
+  }
+  await client.upload(new Uint8Array([1, 2, 3]), new URL("http://127.0.0.1:8000/api/uploads/")).abort(true);
+  // @ts-expect-error TS2345: a string is not upload data (a Blob, a File or bytes)
+  client.upload("hello", "api/uploads/");
 
   // the outbox
   const stored = await client.outbox.enqueue("api/items", { method: "POST", body: JSON.stringify({ name: "later" }) });

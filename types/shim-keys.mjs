@@ -1,6 +1,6 @@
 // Prints, as JSON, the members the shim really gives a page: the module's
-// exports, the client object createClient() resolves with, client.outbox and a
-// client.loader() object. The shim runs unchanged from web/; only what it
+// exports, the client object createClient() resolves with, client.outbox, a
+// client.loader() object and the controls on client.upload()'s promise. The shim runs unchanged from web/; only what it
 // loads is faked (Pyodide, the manifest fetch), so no runtime or build is
 // needed. tests/integration/test_js_types.py compares it with the d.ts.
 // Usage: node types/shim-keys.mjs [path/to/resilient-fetch.js]
@@ -46,9 +46,13 @@ globalThis.fetch = async (url) => {
 const mod = await import(pathToFileURL(shim).href);
 const client = await mod.createClient({ baseUrl: "http://127.0.0.1:9/" });
 const loader = client.loader({ url: "api/items/batch" });
+// The fake answers no real result: the upload's promise rejects, its controls stay.
+const upload = typeof client.upload === "function" ? client.upload(new Blob(["x"]), "api/uploads/") : null;
+upload?.catch(() => {});
 console.log(JSON.stringify({
   module: Object.keys(mod).sort(),
   client: Object.keys(client).sort(),
   outbox: Object.keys(client.outbox).sort(),
   loader: Object.keys(loader).sort(),
+  upload: upload ? Object.keys(upload).sort() : [],
 }));
