@@ -171,9 +171,11 @@ def test_a_shim_method_without_a_declaration_is_caught(
     marker = "    /** A plain-object snapshot"
     assert marker in text, "the probe needs a new anchor in the shim's client object"
     shim.write_text(text.replace(marker, "    untypedMethod() { return 1; },\n" + marker, 1))
-    assert drift(_shim(shim), declared) == [
+    # Compared with the real shim's report, so any real drift (the test above) does not matter here.
+    caught = set(drift(_shim(shim), declared)) - set(drift(_shim(), declared))
+    assert caught == {
         "client (ResilientClient): the shim has 'untypedMethod', the d.ts does not declare it"
-    ]
+    }
 
 
 def test_a_declaration_without_a_shim_member_is_caught(tmp_path: Path) -> None:
@@ -187,6 +189,8 @@ def test_a_declaration_without_a_shim_member_is_caught(tmp_path: Path) -> None:
     assert declared_twice != text
     dts = tmp_path / "resilient-fetch.d.ts"
     dts.write_text(declared_twice)
-    assert drift(_shim(), _declared(dts)) == [
+    shim = _shim()
+    caught = set(drift(shim, _declared(dts))) - set(drift(shim, _declared()))
+    assert caught == {
         "client (ResilientClient): the d.ts declares 'refetchAll', the shim has no such member"
-    ]
+    }
