@@ -147,7 +147,7 @@ function base64Bytes(text) {
 }
 
 /** `client.outbox`: the durable outbox, forwarded to Python (outbox.py holds the rules). */
-function makeOutbox(pyClient, resolveUrl, invalid, options) {
+function makeOutbox(pyClient, resolveUrl, invalid, options, releases) {
   const method = pyClient.outbox;
   const call = async (action, args = {}, body = null) => {
     const data = JSON.parse(await method(action, JSON.stringify(args), body));
@@ -157,7 +157,9 @@ function makeOutbox(pyClient, resolveUrl, invalid, options) {
   if (options) {
     // Replay what an earlier page stored, and on the page's own `online` event.
     call("start").catch((err) => console.warn(`resilient-fetch: outbox: ${err.message}`));
-    globalThis.addEventListener?.("online", () => call("kick").catch(() => {}));
+    const kick = () => call("kick").catch(() => {});
+    globalThis.addEventListener?.("online", kick);
+    releases.push(() => globalThis.removeEventListener?.("online", kick));
   }
   return {
     /** Store a write (fetch's arguments), then send it; resolves with { id, state } once stored. */
@@ -597,6 +599,7 @@ export async function createClient(options = {}) {
     }
     return url ? `${prefix}/${url.replace(/^\/+/, "")}` : prefix;
   };
+  const releases = []; // page listeners the client added: removed by close()
   const invalid = (err) =>
     toError({ code: "INVALID_REQUEST", name: "InvalidRequestError", field: "request", message: err.message });
 
@@ -641,7 +644,7 @@ export async function createClient(options = {}) {
         start(settle, url, method, headers, source, init?.resilience, signal);
       });
     },
-    outbox: makeOutbox(pyClient, resolveUrl, invalid, options.outbox),
+    outbox: makeOutbox(pyClient, resolveUrl, invalid, options.outbox, releases),
     ...makeQueries(pyClient, resolveUrl, invalid),
     /**
      * A resumable, verified upload (tus 1.0) of a Blob/File/bytes to the creation
@@ -670,7 +673,17 @@ export async function createClient(options = {}) {
     },
     /** Probe the health URL now (the "Retry now" button); resolves with network(). */
     async probeNow() {
-      return JSON.parse(await pyClient.probe_now());
+      const result = JSON.parse(await pyClient.probe_now());
+      if (result.ok === false) throw toError(result.error); // CLOSED
+      return result;
+    },
+    /**
+     * The client's figures (state()) in the Prometheus text exposition format
+     * 0.0.4, synchronous, so a `pagehide` handler can `navigator.sendBeacon` it.
+     * Still answers after close().
+     */
+    metricsText() {
+      return pyClient.metrics_text();
     },
     /** Hold the breaker for `url` (default: baseUrl) open until reset(). */
     isolate(url = "") {
@@ -680,10 +693,19 @@ export async function createClient(options = {}) {
     resetBreaker(url = "") {
       return JSON.parse(checked(pyClient.breaker_action(url, "reset")));
     },
-    async close() {
-      await pyClient.close();
-      start.destroy();
-      pyClient.destroy();
+    /**
+     * Stop taking calls, let those in flight finish within `timeout` seconds
+     * (default `timeout.close`, 10; 0: abort at once; null: no limit), abort the
+     * rest (they reject with code CLOSED), then release the outbox store, the
+     * network probes and every listener. Resolves once closed; idempotent. Every
+     * later call rejects (or throws) with code CLOSED; state(), metricsText(),
+     * network() and queryState() still answer with the final figures.
+     */
+    async close(options = undefined) {
+      const timeout = options?.timeout;
+      const result = JSON.parse(await pyClient.close(JSON.stringify(timeout === undefined ? {} : { timeout })));
+      if (result.ok === false) throw toError(result.error); // CONFIG: close.timeout
+      releases.splice(0).forEach((release) => release());
     },
   };
 }

@@ -355,3 +355,32 @@ class HashMismatchError(UploadError):
         out = super().to_dict()
         out.update(expected=self.expected, actual=self.actual)
         return out
+
+
+class ClosedError(ResilienceError):
+    """The client is closed (or closing): it takes no new work.
+
+    ``in_flight`` is True for a call that had started and was cancelled (its
+    request really aborted) because it was still running when ``close()``'s
+    ``timeout`` passed; False for a call refused because close had begun.
+    """
+
+    code = "CLOSED"
+
+    def __init__(
+        self,
+        message: str = "the client is closed",
+        *,
+        in_flight: bool = False,
+        timeout: float | None = None,
+        request: Request | None = None,
+    ) -> None:
+        super().__init__(message, request=request)
+        self.in_flight = in_flight
+        self.timeout = timeout
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data description: whether the call was cut short, and the close timeout."""
+        out = super().to_dict()
+        out.update(inFlight=self.in_flight, timeout=self.timeout)
+        return out

@@ -56,6 +56,10 @@ class EventEmitter:
 
         return unsubscribe
 
+    def clear(self) -> None:
+        """Drop every listener (the client closed: their callbacks are released)."""
+        self._listeners.clear()
+
     def listening(self, name: str) -> bool:
         """True when someone listens to ``name`` (so payloads are worth building)."""
         return bool(self._listeners.get(name) or self._listeners.get("*"))

@@ -6,15 +6,18 @@ validates settings, resolves URLs, encodes bodies and stamps idempotency keys.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json as _json
 import random
 import sys
 import uuid
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypedDict, Unpack
+from urllib.parse import urlencode
 
 from . import _urls
 from ._clock import Clock, SystemClock
@@ -24,6 +27,7 @@ from ._models import HeaderInput, Headers, Request, Response
 from .config import (
     BreakerConfig,
     CacheConfig,
+    CloseOptions,
     DedupeConfig,
     LimiterConfig,
     NetworkConfig,
@@ -35,6 +39,8 @@ from .config import (
     build,
     number,
 )
+from .exposition import metrics_text
+from .lifecycle import Lifecycle
 from .loader import Loader
 from .metrics import Metrics
 from .network import HttpProbe, NetworkMonitor, default_probe_url, origin_of
@@ -47,6 +53,49 @@ from .transports.base import Transport
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _MUTATIONS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _DEFAULT_OPTIONS = RequestOptions()
+
+PrimitiveData = str | int | float | bool | None
+QueryParams = (
+    Mapping[str, PrimitiveData | Sequence[PrimitiveData]]
+    | Sequence[tuple[str, PrimitiveData]]
+    | str
+    | None
+)
+FormData = Mapping[str, PrimitiveData | Sequence[PrimitiveData]]
+Content = bytes | bytearray | memoryview | str
+
+
+class RequestKwargs(TypedDict, total=False):
+    """Keyword arguments every method takes (httpx's names, plus the resilience overrides)."""
+
+    params: QueryParams
+    headers: HeaderInput
+    timeout: float | None
+    priority: str | None
+    total_timeout: float | None
+    max_retries: int | None
+    idempotency_key: str | bool | None
+    rate_limit_mode: str | None
+    dedupe: bool | None
+
+
+class BodyKwargs(RequestKwargs, total=False):
+    """``post``/``put``/``patch``: a body as ``content``, ``data`` (a form) or ``json``."""
+
+    content: Content | None
+    data: FormData | None
+    json: Any
+    body: Content | None
+
+
+class _Unset:
+    """The default of ``close(timeout=...)``: use the client's ``timeout.close``."""
+
+    def __repr__(self) -> str:
+        return "USE_CLIENT_DEFAULT"
+
+
+USE_CLIENT_DEFAULT = _Unset()
 
 
 def default_transport(max_workers: int = 10) -> Transport:
@@ -107,6 +156,7 @@ class Client:
         self.idempotency_keys = idempotency_keys
         self.events = EventEmitter()
         self.metrics = Metrics()
+        self._loaders: weakref.WeakSet[Loader] = weakref.WeakSet()
         from .config import OutboxConfig  # the outbox is built on first use (client.outbox)
 
         self._outbox_config = build(OutboxConfig, outbox, "outbox")
@@ -124,6 +174,9 @@ class Client:
         # Relative URLs are left to a transport that can resolve them (the page's fetch).
         self._relative_ok = bool(getattr(transport, "resolves_relative_urls", False))
         network_config = build(NetworkConfig, network, "network")
+        timeout_config = build(TimeoutConfig, timeout, "timeout")
+        self._close_timeout = timeout_config.close
+        self._life = Lifecycle(clock)
         self.network: NetworkMonitor = self._network_monitor(network_config, transport, clock, rng)
         self.pipeline = Pipeline(
             transport,
@@ -132,7 +185,7 @@ class Client:
                 limiter=build(LimiterConfig, limiter, "limiter"),
                 queue=queue_config,
                 retry=build(RetryConfig, retry, "retry"),
-                timeout=build(TimeoutConfig, timeout, "timeout"),
+                timeout=timeout_config,
                 network=network_config,
                 monitor=self.network,
                 cache=cache_config,
@@ -224,28 +277,47 @@ class Client:
 
         Without either it runs just before the transport, once per attempt.
         """
+        self._life.check()
         self.pipeline.insert(stage, before=before, after=after)
 
     def on(self, name: str, callback: Listener) -> Callable[[], None]:
         """Subscribe to an event (see ``_events.EVENT_NAMES``); returns an unsubscribe."""
+        self._life.check()
         return self.events.on(name, callback)
 
     def breaker(self, url: str = "") -> CircuitBreaker:
         """The circuit breaker that guards ``url`` (for ``isolate()`` / ``reset()``)."""
+        self._life.check()
         stage = self.pipeline.stage("breaker")
         if stage is None:
             raise ConfigError("breaker.enabled", False, "true to use circuit breakers")
         return stage.breaker_for(self._url(url))  # type: ignore[no-any-return]
 
     def state(self) -> dict[str, Any]:
-        """A JSON-serialisable snapshot of every stage, the metrics and the network."""
-        return {**self._stage_state(), "network": self.network.snapshot()}
+        """A JSON-serialisable snapshot of every stage, the metrics and the network.
+
+        Still answers after ``close()``: the final figures.
+        """
+        return {
+            **self._stage_state(),
+            "network": self.network.snapshot(),
+            "lifecycle": self._life.snapshot(),
+        }
 
     def _stage_state(self) -> dict[str, Any]:
         out = self.pipeline.state()
         if self.query_cache is not None:
             out.update(self.query_cache.snapshot())
+        if self._outbox is not None:
+            out["outbox"] = {**self._outbox.stored, "leader": self._outbox.leader}
         return out
+
+    def metrics_text(self) -> str:
+        """``state()`` in the Prometheus text exposition format 0.0.4 (see ``metrics.py``).
+
+        Still answers after ``close()``: the final figures.
+        """
+        return metrics_text(self.state(), self.metrics)
 
     def _url(self, url: object) -> str:
         if not isinstance(url, str):
@@ -257,19 +329,34 @@ class Client:
         method: str,
         url: str,
         *,
+        params: QueryParams = None,
         headers: HeaderInput = None,
+        content: Content | None = None,
+        data: FormData | None = None,
         json: Any = None,
-        body: bytes | str | None = None,
+        body: Content | None = None,
     ) -> Request:
-        """Resolve the URL, merge headers and encode the body; InvalidRequestError if unsendable."""
+        """Resolve the URL, merge headers and encode the body; InvalidRequestError if unsendable.
+
+        One body at most: ``content`` (bytes or str; ``body`` is the same, fetch's
+        name), ``data`` (a form, sent URL-encoded) or ``json``.
+        """
         if not isinstance(method, str) or method.upper() not in _METHODS:
             raise InvalidRequestError(
                 f"method {method!r} is not one of {sorted(_METHODS)}", field="method"
             )
         method = method.upper()
-        if json is not None and body is not None:
-            raise InvalidRequestError("give either json= or body=, not both", field="body")
-        full_url = self._url(url)
+        bodies = (("content", content), ("body", body), ("data", data), ("json", json))
+        given = [f"{name}=" for name, value in bodies if value is not None]
+        if len(given) > 1:
+            raise InvalidRequestError(
+                f"give one body at most, not {' and '.join(given)}", field=given[-1][:-1]
+            )
+        if content is not None:
+            body = content
+        elif data is not None:
+            body = _form(data)
+        full_url = self._url(_with_params(url, params) if params is not None else url)
         merged = self.headers.copy()
         try:
             extra = Headers(headers)
@@ -278,36 +365,43 @@ class Client:
         for name, value in extra.pairs():
             merged.set(name, value)
         _urls.check_headers(merged)
-        data: bytes | None
+        encoded: bytes | None
         if json is not None:
             try:
-                data = _json.dumps(json, separators=(",", ":"), allow_nan=False).encode()
+                encoded = _json.dumps(json, separators=(",", ":"), allow_nan=False).encode()
             except (TypeError, ValueError) as exc:
                 raise InvalidRequestError(f"json= is not JSON: {exc}", field="json") from None
             merged.setdefault_header("Content-Type", "application/json")
+        elif data is not None:
+            encoded = str(body).encode("ascii")
+            merged.setdefault_header("Content-Type", "application/x-www-form-urlencoded")
         elif isinstance(body, str):
-            data = body.encode("utf-8", errors="surrogatepass")
+            encoded = body.encode("utf-8", errors="surrogatepass")
             merged.setdefault_header("Content-Type", "text/plain;charset=UTF-8")
         elif body is None or isinstance(body, bytes):
-            data = body
+            encoded = body
         elif isinstance(body, bytearray | memoryview):
-            data = bytes(body)
+            encoded = bytes(body)
         else:
+            field = "content" if content is not None else "body"
             raise InvalidRequestError(
-                f"body must be bytes or str, not {type(body).__name__}", field="body"
+                f"{field} must be bytes or str, not {type(body).__name__}", field=field
             )
-        return Request(method=method, url=full_url, headers=merged, body=data)
+        return Request(method=method, url=full_url, headers=merged, body=encoded)
 
     async def request(
         self,
         method: str,
         url: str,
         *,
-        headers: HeaderInput = None,
+        content: Content | None = None,
+        data: FormData | None = None,
         json: Any = None,
-        body: bytes | str | None = None,
-        priority: str | None = None,
+        params: QueryParams = None,
+        headers: HeaderInput = None,
         timeout: float | None = None,
+        body: Content | None = None,
+        priority: str | None = None,
         total_timeout: float | None = None,
         max_retries: int | None = None,
         idempotency_key: str | bool | None = None,
@@ -316,8 +410,10 @@ class Client:
     ) -> Response:
         """Send a request through the pipeline and return the response.
 
-        The keyword overrides (``priority``, ``timeout``...) apply to this call
-        only; see ``RequestOptions``.
+        httpx's keyword names: ``content`` / ``data`` (a form) / ``json``,
+        ``params``, ``headers``, ``timeout`` (this call's attempt timeout; None:
+        the client's). The rest override the client's settings for this call
+        only (see ``RequestOptions``). ``ClosedError`` once ``close()`` began.
         """
         overrides = {
             "priority": priority,
@@ -329,46 +425,51 @@ class Client:
             "dedupe": dedupe,
         }
         try:
+            self._life.check()
             options = build(
                 RequestOptions, {k: v for k, v in overrides.items() if v is not None}, "request"
             )
-            req = self.build_request(method, url, headers=headers, json=json, body=body)
+            req = self.build_request(
+                method, url, params=params, headers=headers, content=content, data=data,
+                json=json, body=body,
+            )
         except ResilienceError as exc:
             self.pipeline.reject(exc)
             raise
-        return await self.pipeline.send(self._with_idempotency_key(req, options), options)
+        return await self._send(self._with_idempotency_key(req, options), options)
 
-    async def get(self, url: str, **kwargs: Any) -> Response:
-        """Shorthand for ``request("GET", url, ...)``."""
+    async def get(self, url: str, **kwargs: Unpack[RequestKwargs]) -> Response:
+        """``request("GET", url, ...)``."""
         return await self.request("GET", url, **kwargs)
 
-    async def head(self, url: str, **kwargs: Any) -> Response:
-        """Shorthand for ``request("HEAD", url, ...)``."""
+    async def head(self, url: str, **kwargs: Unpack[RequestKwargs]) -> Response:
+        """``request("HEAD", url, ...)``."""
         return await self.request("HEAD", url, **kwargs)
 
-    async def options(self, url: str, **kwargs: Any) -> Response:
-        """Shorthand for ``request("OPTIONS", url, ...)``."""
+    async def options(self, url: str, **kwargs: Unpack[RequestKwargs]) -> Response:
+        """``request("OPTIONS", url, ...)``."""
         return await self.request("OPTIONS", url, **kwargs)
 
-    async def post(self, url: str, **kwargs: Any) -> Response:
-        """Shorthand for ``request("POST", url, ...)``."""
+    async def delete(self, url: str, **kwargs: Unpack[RequestKwargs]) -> Response:
+        """``request("DELETE", url, ...)`` (no body, as in httpx: use ``request`` for one)."""
+        return await self.request("DELETE", url, **kwargs)
+
+    async def post(self, url: str, **kwargs: Unpack[BodyKwargs]) -> Response:
+        """``request("POST", url, ...)``."""
         return await self.request("POST", url, **kwargs)
 
-    async def put(self, url: str, **kwargs: Any) -> Response:
-        """Shorthand for ``request("PUT", url, ...)``."""
+    async def put(self, url: str, **kwargs: Unpack[BodyKwargs]) -> Response:
+        """``request("PUT", url, ...)``."""
         return await self.request("PUT", url, **kwargs)
 
-    async def patch(self, url: str, **kwargs: Any) -> Response:
-        """Shorthand for ``request("PATCH", url, ...)``."""
+    async def patch(self, url: str, **kwargs: Unpack[BodyKwargs]) -> Response:
+        """``request("PATCH", url, ...)``."""
         return await self.request("PATCH", url, **kwargs)
-
-    async def delete(self, url: str, **kwargs: Any) -> Response:
-        """Shorthand for ``request("DELETE", url, ...)``."""
-        return await self.request("DELETE", url, **kwargs)
 
     # -- query cache, mutations, batch loaders (see query.py and loader.py) ---------
 
     def _cache(self) -> QueryCache:
+        self._life.check()
         if self.query_cache is None:
             raise ConfigError("cache.enabled", False, "true to use queries")
         return self.query_cache
@@ -396,8 +497,10 @@ class Client:
         return await self._cache().fetch(key, fetch, stale_time=stale_time)
 
     def query_state(self, key: Sequence[Any]) -> dict[str, Any] | None:
-        """The cached entry's state (status, data, error, isStale...), or None."""
-        return self._cache().state(key)
+        """The cached entry's state (status, data, error, isStale...), or None (after close too)."""
+        if self.query_cache is None:
+            raise ConfigError("cache.enabled", False, "true to use queries")
+        return self.query_cache.state(key)
 
     def subscribe(self, key: Sequence[Any], callback: Callable[[dict[str, Any]], None]) -> Any:
         """Call ``callback(state)`` when status, data or error change; returns an unsubscribe."""
@@ -444,14 +547,18 @@ class Client:
 
     def loader(self, url: str, **options: Any) -> Loader:
         """A DataLoader-style batch loader for ``url`` (see ``Loader``)."""
-        return Loader(
+        self._life.check()
+        loader = Loader(
             self.request, url=url, cache=self.query_cache, clock=self.clock, **options
         )
+        self._loaders.add(loader)  # close() fails its batches not yet sent
+        return loader
 
     @property
     def outbox(self) -> Any:
         """The durable ``Outbox`` for writes (built, with its store, on first use)."""
         if self._outbox is None:
+            self._life.check()
             from .outbox import Outbox
 
             self._outbox = Outbox(
@@ -487,13 +594,43 @@ class Client:
             upload.start()
         return upload
 
-    async def close(self) -> None:
-        """Close the outbox (its entries stay stored) and the transport."""
+    async def close(self, timeout: float | _Unset | None = USE_CLIENT_DEFAULT) -> None:
+        """Stop taking calls, let those in flight finish, then release everything.
+
+        From the first ``close()`` on, every new call raises ``ClosedError``
+        (``state()`` and ``metrics_text()`` still answer). Calls already in
+        flight, including those waiting in the queue, the limiter, a backoff or
+        the network gate, may finish within ``timeout`` seconds (default
+        ``timeout.close``, 10 s; 0 aborts at once; None waits for them all);
+        past it they are cancelled, the transport really aborting each request,
+        and each fails with ``ClosedError`` (``in_flight=True``). Loader batches
+        not yet sent fail with ``ClosedError`` at once. Then the outbox stops
+        (its entries stay stored for the next client) and closes its store,
+        the network monitor's probes and listeners, the query cache's focus
+        listener and subscriptions and every event listener are released, and
+        the transport is closed. Idempotent: a second call waits for the first.
+        """
+        if isinstance(timeout, _Unset):
+            limit = self._close_timeout
+        else:
+            limit = build(CloseOptions, {"timeout": timeout}, "close").timeout
+        await self._life.close(limit, self._stop_taking_work, self._release)
+
+    def _stop_taking_work(self) -> None:
+        for loader in list(self._loaders):
+            loader.close()
+        if self._outbox is not None:
+            self._outbox.stop()
+
+    async def _release(self) -> None:
         if self._outbox is not None:
             await self._outbox.close()
+        if self.query_cache is not None:
+            self.query_cache.close()
         self._network_off()
         self.network.close()
         await self.pipeline.transport.close()
+        self.events.clear()
 
     async def __aenter__(self) -> Client:
         return self
@@ -523,6 +660,7 @@ class Client:
     async def send(self, request: Request, options: RequestOptions | None = None) -> Response:
         """Run an already built request through the pipeline (checked first)."""
         try:
+            self._life.check()
             if not isinstance(request, Request):
                 raise InvalidRequestError(f"send() takes a Request, not {type(request).__name__}")
             _urls.check_url(request.url, relative_ok=self._relative_ok)
@@ -531,4 +669,61 @@ class Client:
             self.pipeline.reject(exc)
             raise
         opts = options or _DEFAULT_OPTIONS
-        return await self.pipeline.send(self._with_idempotency_key(request, opts), opts)
+        return await self._send(self._with_idempotency_key(request, opts), opts)
+
+    async def _send(self, request: Request, options: RequestOptions) -> Response:
+        """The pipeline, counted in flight so ``close()`` can drain it or abort it."""
+        life = self._life
+        task = life.enter()
+        try:
+            return await self.pipeline.send(request, options)
+        except asyncio.CancelledError:
+            closed = life.closed_error(task, request)
+            if closed is None:
+                raise
+            self.pipeline.reject(closed)
+            raise closed from None
+        finally:
+            life.leave(task)
+
+
+def _scalar(value: PrimitiveData) -> str:
+    """httpx's rule: True -> "true", False -> "false", None -> ""."""
+    if value is True or value is False:
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _pairs(value: Any, field: str) -> list[tuple[str, str]]:
+    """A mapping (values may be lists) or a list of pairs, as (name, text) pairs."""
+    items = value.items() if isinstance(value, Mapping) else value
+    out: list[tuple[str, str]] = []
+    try:
+        for name, item in items:
+            many = isinstance(item, list | tuple)
+            out.extend((str(name), _scalar(v)) for v in (item if many else [item]))
+    except (TypeError, ValueError):
+        raise InvalidRequestError(
+            f"{field} must be a mapping or a list of (name, value) pairs", field=field
+        ) from None
+    return out
+
+
+def _with_params(url: str, params: QueryParams) -> str:
+    """``url`` with ``params`` added to its query string (httpx merges them the same way)."""
+    query = params if isinstance(params, str) else urlencode(_pairs(params, "params"))
+    query = query.lstrip("?")
+    if not query:
+        return url
+    url, hash_mark, fragment = url.partition("#")
+    sep = "" if url.endswith(("?", "&")) else "&" if "?" in url else "?"
+    return f"{url}{sep}{query}{hash_mark}{fragment}"
+
+
+def _form(data: Any) -> str:
+    """A form (``data=``) URL-encoded; bytes or str belong in ``content=``."""
+    if isinstance(data, str | bytes | bytearray | memoryview) or not isinstance(data, Mapping):
+        raise InvalidRequestError(
+            "data= takes a form (a mapping); send bytes or text with content=", field="data"
+        )
+    return urlencode(_pairs(data, "data"))

@@ -225,6 +225,8 @@ class TimeoutConfig(_Checked):
 
     attempt: float | None = _f(30.0, number(min=0.0, exclusive=True, optional=True))
     total: float | None = _f(120.0, number(min=0.0, exclusive=True, optional=True))
+    # How long close() lets calls in flight finish before aborting them (0: at once).
+    close: float | None = _f(10.0, number(min=0.0, optional=True))
 
 
 def _probe_url(path: str, value: Any) -> Any:
@@ -406,6 +408,15 @@ class RequestOptions(_Checked):
         None, lambda p, v: None if v is None else choice("wait", "reject")(p, v)
     )
     dedupe: bool | None = _f(None, lambda p, v: None if v is None else boolean(p, v))
+
+
+@dataclass(frozen=True)
+class CloseOptions(_Checked):
+    """``close(timeout=...)`` for one call; None waits for every call in flight."""
+
+    _section = "close"
+
+    timeout: float | None = _f(None, number(min=0.0, optional=True))
 
 
 def _idem(path: str, value: Any) -> Any:

@@ -21,8 +21,8 @@ from typing import Any
 
 from ._errors import AbortedError, ConfigError, ResilienceError
 from ._models import Response
-from .client import Client
-from .config import RequestOptions, build
+from .client import USE_CLIENT_DEFAULT, Client
+from .config import CloseOptions, RequestOptions, build
 
 _DEFAULT_OPTIONS = RequestOptions()
 # A task that starts at once runs up to its first real wait (the fetch) inside
@@ -245,13 +245,20 @@ class JsClient:
         """The client's state snapshot as JSON."""
         return _dumps(self.client.state())
 
+    def metrics_text(self) -> str:
+        """``client.metricsText()``: the Prometheus text exposition (format 0.0.4)."""
+        return self.client.metrics_text()
+
     def network(self) -> str:
         """``{state, since, nextProbeIn, ...}`` of the network monitor, as JSON."""
         return _dumps(self.client.network.snapshot())
 
     async def probe_now(self) -> str:
-        """Probe the health URL at once; the network snapshot afterwards, as JSON."""
-        await self.client.network.probe_now()
+        """Probe the health URL at once; the network snapshot afterwards, or the error, as JSON."""
+        try:
+            await self.client.network.probe_now()
+        except ResilienceError as exc:  # CLOSED
+            return _dumps(error_to_js(exc))
         return self.network()
 
     def breaker_action(self, url: str, action: str) -> str | dict[str, Any]:
@@ -443,9 +450,18 @@ class JsClient:
         except ResilienceError as exc:
             return error_to_js(_as_written_in_js(exc))
 
-    async def close(self) -> None:
-        """Close the underlying client."""
-        await self.client.close()
+    async def close(self, options: str = "{}") -> str:
+        """``client.close({ timeout })``: JSON in; ``{"ok": true}`` once closed, or the error.
+
+        ``timeout`` left out: the client's ``timeout.close``; null: no limit.
+        """
+        try:
+            raw = _json.loads(options)
+            build(CloseOptions, raw, "close")  # names an unknown field or a bad value
+            await self.client.close(raw.get("timeout", USE_CLIENT_DEFAULT))
+        except ResilienceError as exc:
+            return _dumps(error_to_js(exc))
+        return _dumps({"ok": True})
 
 
 class JsLoader:

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ._clock import Clock
-from ._errors import ConfigError, HTTPStatusError, NotFoundError
+from ._errors import ClosedError, ConfigError, HTTPStatusError, NotFoundError
 from ._models import Response
 from .query import QueryCache
 
@@ -80,11 +80,15 @@ class Loader:
         self._pending: dict[str, tuple[Any, list[asyncio.Future[Any]]]] = {}
         self._scheduled = False
         self._tasks: set[asyncio.Future[None]] = set()
+        self._closed = False
+        self._window_timer: asyncio.Future[None] | None = None
         self.batches = 0
 
     async def load(self, id: Any) -> Any:
         """The item whose ``key`` is ``id``; NotFoundError if the server does not have it."""
         _check("id", id, isinstance(id, str | int) and not isinstance(id, bool), "a str or int")
+        if self._closed:
+            raise ClosedError("the client is closed: this loader takes no new loads")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         slot = self._pending.get(str(id))
@@ -95,7 +99,7 @@ class Loader:
         if not self._scheduled:
             self._scheduled = True
             if self.window > 0:
-                self._spawn(self._dispatch_later())
+                self._window_timer = asyncio.ensure_future(self._dispatch_later())
             else:
                 loop.call_soon(self._dispatch)
         return await future
@@ -105,12 +109,30 @@ class Loader:
         results = await asyncio.gather(*(self.load(i) for i in ids), return_exceptions=True)
         return list(results)
 
+    def close(self) -> None:
+        """Refuse new loads and fail those whose batch is not sent yet (``ClosedError``).
+
+        A batch already sent is a call in flight: the client's ``close()`` drains it.
+        """
+        self._closed = True
+        pending, self._pending = self._pending, {}
+        for _, futures in pending.values():
+            for future in futures:
+                if not future.done():
+                    future.set_exception(ClosedError("the client closed before the batch was sent"))
+        if self._window_timer is not None:
+            self._window_timer.cancel()  # the batch it would send is gone
+            self._window_timer = None
+
     async def _dispatch_later(self) -> None:
         await self.clock.sleep(self.window)
+        self._window_timer = None
         self._dispatch()
 
     def _dispatch(self) -> None:
         self._scheduled = False
+        if self._closed:
+            return
         pending, self._pending = self._pending, {}
         slots = list(pending.values())
         for start in range(0, len(slots), self.max_batch):

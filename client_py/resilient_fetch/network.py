@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ._clock import Clock
-from ._errors import NetworkError, OfflineError, TimeoutError
+from ._errors import ClosedError, NetworkError, OfflineError, TimeoutError
 
 if TYPE_CHECKING:
     from ._models import Headers
@@ -170,6 +170,7 @@ class NetworkMonitor:
         self._probe_round = 0
         self._next_probe_at: float | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
         self.paused = 0  # calls the gate holds right now
         self.probes = 0
 
@@ -312,6 +313,8 @@ class NetworkMonitor:
 
     async def probe_now(self) -> str:
         """Probe at once (sharing one in flight); returns the raw assessment afterwards."""
+        if self._closed:
+            raise ClosedError("the client is closed: no more probes")
         if self.probe is None:
             return self._assessed
         await self._run_probe()
@@ -330,7 +333,8 @@ class NetworkMonitor:
                 fut.cancel()
 
     def close(self) -> None:
-        """Stop probing and detach the browser listeners."""
+        """Stop probing for good and detach the browser listeners."""
+        self._closed = True
         self._listeners.clear()
         if self._unwatch is not None:
             unwatch, self._unwatch = self._unwatch, None
@@ -343,7 +347,7 @@ class NetworkMonitor:
 
     def _doubt(self) -> None:
         self._failures += 1
-        if self.probe is None or not self._browser_online or not self._reachable:
+        if self._closed or self.probe is None or not self._browser_online or not self._reachable:
             return
         if self._failures < self.config.failures_to_unreachable or self._probing is not None:
             return
@@ -400,7 +404,7 @@ class NetworkMonitor:
 
     def _ensure_probe_loop(self) -> None:
         loop = self._probe_loop
-        if loop is None or loop.done():
+        if (loop is None or loop.done()) and not self._closed:
             self._probe_loop = self._spawn(self._probe_until_reachable())
 
     async def _probe_until_reachable(self) -> None:

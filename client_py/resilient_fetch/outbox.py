@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 from ._errors import (
     AbortedError,
     CircuitOpenError,
+    ClosedError,
     DeadLetterError,
     InvalidRequestError,
     NetworkError,
@@ -52,6 +53,7 @@ from ._errors import (
 from ._events import EVENT_NAMES
 from ._models import HeaderInput, Headers, Request, Response
 from .config import OutboxConfig, RequestOptions
+from .lifecycle import wait_done
 from .stores.base import Entry, Message, Store
 
 if TYPE_CHECKING:
@@ -161,7 +163,11 @@ class Outbox:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._leader = False
-        self._closed = False
+        self._closed = False  # stop(): no new work, no new attempt
+        self._released = False  # close(): the store is closed
+        # What the store held at the last look (each replay pass, entries()), plus
+        # what this outbox stored since: the metrics' outbox gauges.
+        self.stored = {"pending": 0, "dead": 0, "bytes": 0}
         self._sending: str | None = None
         self._kicked_at = float("-inf")
         self._unsubscribe: list[Callable[[], None]] = [self.store.subscribe(self._on_message)]
@@ -174,7 +180,7 @@ class Outbox:
     async def start(self) -> None:
         """Start the replay task (idempotent; every other method starts it too)."""
         if self._closed:
-            raise InvalidRequestError("the outbox is closed", field="outbox")
+            raise ClosedError("the outbox is closed")
         if self._task is None:
             self._wake = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._run())
@@ -232,6 +238,8 @@ class Outbox:
             max_entries=self.config.max_entries,
             max_bytes=self.config.max_bytes,
         )
+        self.stored["pending"] += 1
+        self.stored["bytes"] += size
         self._event("queued", entry)
         self._nudge()
         return {"id": entry["id"], "state": "pending"}
@@ -268,7 +276,9 @@ class Outbox:
     async def entries(self) -> list[dict[str, Any]]:
         """Every stored entry (pending and dead), oldest first, without bodies."""
         await self.start()
-        return [_public(seq, entry) for seq, entry in await self.store.all()]
+        rows = await self.store.all()
+        self._count(entry for _, entry in rows)
+        return [_public(seq, entry) for seq, entry in rows]
 
     async def retry(self, id: str) -> dict[str, Any]:
         """Put a dead entry back in line: attempts and age start again, the key stays."""
@@ -319,19 +329,34 @@ class Outbox:
         """True when this outbox is the one replaying its store."""
         return self._leader
 
-    async def close(self) -> None:
-        """Stop replaying (entries stay stored) and release the store."""
-        if self._closed:
-            return
+    def stop(self) -> None:
+        """Take no new work and start no new attempt; the attempt in flight may finish."""
         self._closed = True
+        if self._wake is not None:
+            self._wake.set()
+
+    async def close(self) -> None:
+        """Stop replaying (entries stay stored) and release the store.
+
+        A replay pass in flight finishes its store writes first (the client's
+        ``close()`` has already drained or aborted the attempt it was sending);
+        waiters reject with ``ClosedError``.
+        """
+        if self._released:
+            return
+        self.stop()
+        self._released = True
         for unsubscribe in self._unsubscribe:
             unsubscribe()
-        if self._task is not None:
-            self._task.cancel()
+        task = self._task
+        if task is not None:
+            if self._leader:
+                await wait_done(task, self._clock, 1.0)
+            task.cancel()  # still waiting to lead (another tab replays), or stuck
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         for id in list(self._waiters):
-            self._settle(id, exc=AbortedError("the outbox was closed"))
+            self._settle(id, exc=ClosedError("the outbox was closed before this write was sent"))
         await self.store.close()
 
     # -- replay -------------------------------------------------------------
@@ -340,7 +365,7 @@ class Outbox:
         await self.store.lead(self._clock)
         self._leader = True
         assert self._wake is not None
-        while True:
+        while not self._closed:
             self._wake.clear()
             try:
                 delay = await self._pass()
@@ -371,9 +396,13 @@ class Outbox:
         """Send every due head of line once; return seconds until the next is due (None: idle)."""
         now = self._clock.wall()
         heads: dict[str, Entry] = {}
-        for _, entry in await self.store.all():
+        rows = await self.store.all()
+        self._count(entry for _, entry in rows)
+        for _, entry in rows:
             if entry["state"] == "pending" and entry["origin"] not in heads:
                 heads[entry["origin"]] = entry
+        if self._closed:
+            return None
         soonest: float | None = None
         for entry in heads.values():
             if now - entry["since"] >= self.config.max_age:
@@ -427,7 +456,13 @@ class Outbox:
 
     async def _failed(self, entry: Entry, exc: ResilienceError) -> None:
         entry["error"] = {"code": exc.code, "message": exc.message}
-        if isinstance(exc, _LOCAL_REFUSALS):
+        if isinstance(exc, ClosedError):
+            # The client closed under the attempt: it stays due, for the next client
+            # (counted, as a crash would be, if it may have reached the server).
+            if not exc.in_flight:
+                entry["attempts"] -= 1
+            await self.store.put(entry["id"], entry["size"], entry)
+        elif isinstance(exc, _LOCAL_REFUSALS):
             entry["attempts"] -= 1
             await self._later(entry, getattr(exc, "retry_after", None), counted=False)
         elif isinstance(exc, NetworkError | TimeoutError | AbortedError):
@@ -468,6 +503,13 @@ class Outbox:
             self._settle(entry["id"], exc=_dead_error(entry))
 
     # -- bookkeeping --------------------------------------------------------
+
+    def _count(self, entries: Any) -> None:
+        stored = {"pending": 0, "dead": 0, "bytes": 0}
+        for entry in entries:
+            stored["dead" if entry["state"] == "dead" else "pending"] += 1
+            stored["bytes"] += int(entry.get("size", 0))
+        self.stored = stored
 
     async def _find(self, id: str) -> Entry | None:
         for _, entry in await self.store.all():

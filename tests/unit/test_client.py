@@ -90,7 +90,7 @@ def test_a_bad_request_is_invalid_request_not_config() -> None:
     with pytest.raises(InvalidRequestError, match="method") as info:
         client.build_request("BREW", "http://x/")
     assert info.value.field == "method" and info.value.code == "INVALID_REQUEST"
-    with pytest.raises(InvalidRequestError, match="either json= or body="):
+    with pytest.raises(InvalidRequestError, match="one body at most, not body= and json="):
         client.build_request("POST", "http://x/", json=1, body=b"")
 
 

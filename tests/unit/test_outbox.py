@@ -303,7 +303,7 @@ async def test_a_crash_between_store_and_send_is_delivered_once_after_restart() 
     first = make(server, clock, store)
     out = await first.outbox.enqueue("POST", "api/items", json={"name": "a"})
     await clock.advance(0)
-    await first.close()  # "killed" mid-send: the entry is still stored
+    await first.close(timeout=0)  # "killed" mid-send: the entry is still stored
     assert [data["id"] for _, data in await store.all()] == [out["id"]]
     server.gate.set()  # the first attempt reaches the server after all (applied once)
     await clock.advance(0)

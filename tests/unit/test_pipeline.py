@@ -274,7 +274,7 @@ async def test_state_is_json_serialisable_with_latency_percentiles() -> None:
     state = json.loads(json.dumps(client.state(), allow_nan=False))
     assert set(state) == {
         *("stages", "breakers", "limiter", "queue", "budget", "metrics", "network"),
-        *("cache", "dedupe", "revalidation"),
+        *("cache", "dedupe", "revalidation", "lifecycle"),
     }
     assert state["stages"] == [
         "cache",
