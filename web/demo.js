@@ -421,6 +421,7 @@ async function main() {
   wireFaults(client);
   wireQueries(client);
   wireNetwork(client);
+  import("./upload.js").then((u) => u.wireUpload(client)).catch((err) => console.warn(`no upload panel: ${err.message}`));
   renderState(client);
   setInterval(() => renderState(client), 1000);
   $("refresh").addEventListener("click", () => refresh(client));

@@ -10,14 +10,15 @@ queue, network gate) at ``upload.priority`` (low) with ``upload.timeout``
 
 What happens when something goes wrong::
 
-    network error, timeout, 409, 408/423/429/5xx   back off, HEAD for the offset, go on
-    the device offline                              wait for the network (not a stall)
-    460 on a chunk                                  send that chunk again (checksum_retries)
-    413 on a PATCH                                  halve the chunk (down to 64 KiB) and resend
-    404/410 on HEAD or PATCH                        the upload is gone: create it again, once
-    another 4xx                                     UploadError at once (a bad request)
-    max_stalls failures with no byte confirmed      UploadError (``offset`` kept)
-    the server's hash of the file is not ours       HashMismatchError
+    network error, timeout, 408/423/429/5xx     back off, HEAD for the offset, go on
+    409 on a PATCH (offset conflict)            the same: HEAD, go on from the server's offset
+    the device offline                          wait for the network (not a stall)
+    460 on a chunk                              send that chunk again (checksum_retries)
+    413 on a PATCH                              halve the chunk (down to 64 KiB) and resend
+    404/410 on HEAD or PATCH                    the upload is gone: create it again, once
+    another 4xx (409 on creation too)           UploadError at once (a bad request)
+    max_stalls failures with no byte confirmed  UploadError (``offset`` kept)
+    the server's hash of the file is not ours   HashMismatchError
 
 Verification: the whole file's SHA-256 goes in ``Upload-Metadata`` (key
 ``sha256``, lowercase hex). A server that checks it answers the last PATCH
@@ -279,6 +280,9 @@ class Upload:
     # -- the protocol ------------------------------------------------------------
 
     async def _main(self) -> UploadResult:
+        # A request paused in the network gate is the pipeline's business; the
+        # phase tells the caller why nothing moves.
+        unsubscribe = self.client.network.subscribe(self._on_network)
         try:
             if self._aborted:
                 raise asyncio.CancelledError()
@@ -291,6 +295,14 @@ class Upload:
         except ResilienceError:
             self._progress("failed")
             raise
+        finally:
+            unsubscribe()
+
+    def _on_network(self, change: dict[str, Any]) -> None:
+        if change.get("to") != "online" and self.phase in ("uploading", "retrying"):
+            self._progress("offline")
+        elif change.get("to") == "online" and self.phase == "offline" and not self.paused:
+            self._progress("uploading")
 
     async def _run(self) -> UploadResult:
         cfg, size = self.config, self.source.size
@@ -367,6 +379,8 @@ class Upload:
         meta = encode_metadata({**self.metadata, "sha256": sha})
         headers = {"Upload-Length": str(self.source.size), "Upload-Metadata": meta}
         resp = await self._request("POST", self.endpoint, headers=headers, retries=True)
+        if resp.status == 409:  # no offset to conflict with: the server refuses (too many)
+            raise self._error(UploadError, "the server refused a new upload (409)", response=resp)
         if resp.status != 201:
             self._check_status(resp, "creating the upload")
         location = resp.headers.get("Location")

@@ -347,13 +347,14 @@ async def test_a_413_on_a_chunk_halves_the_chunk_size() -> None:
     await client.close()
 
 
-async def test_a_bad_request_is_never_retried() -> None:
+@pytest.mark.parametrize("status", [413, 409, 400])
+async def test_a_refused_creation_is_never_retried(status: int) -> None:
     server, clock = TusServer(), FakeClock()
-    server.faults[("POST", 1)] = 413
+    server.faults[("POST", 1)] = status
     client = make(server, clock)
     with pytest.raises(UploadError) as info:
         await finish(clock, client.upload(data_of(100), ENDPOINT))
-    assert info.value.code == "UPLOAD_FAILED" and info.value.status == 413
+    assert info.value.code == "UPLOAD_FAILED" and info.value.status == status
     assert server.counts == {"POST": 1}
     await client.close()
 
@@ -601,3 +602,43 @@ def test_metadata_is_base64_and_keys_are_checked() -> None:
         with pytest.raises(InvalidRequestError) as info:
             encode_metadata({key: "v"})
         assert info.value.field == "metadata"
+
+
+async def test_the_phase_says_offline_while_the_network_gate_holds_the_upload() -> None:
+    server, clock = TusServer(), FakeClock()
+    server.hold_from = 2
+
+    class Watching(MockTransport):
+        callbacks: list[Callable[[bool], None]] = []
+
+        def watch_network(self, callback: Callable[[bool], None]) -> Callable[[], None]:
+            self.callbacks.append(callback)
+            return lambda: None
+
+    transport = Watching(server)
+    client = Client(
+        BASE,
+        transport=transport,
+        clock=clock,
+        rng=random.Random(1),
+        network={"probe": False, "debounce": 0},  # mode "pause": the gate holds requests
+    )
+    seen, on_progress = progress_log()
+    data = data_of(48 * KiB)
+    up = client.upload(data, ENDPOINT, chunk_size=16 * KiB, on_progress=on_progress)
+    task = up.start()
+    while server.counts.get("PATCH", 0) < 2:
+        await clock.advance(0)
+    for cb in transport.callbacks:
+        cb(False)
+    await clock.advance(0)
+    assert up.phase == "offline" and seen[-1]["phase"] == "offline"
+    for cb in transport.callbacks:
+        cb(True)
+    await clock.advance(0)
+    assert up.phase == "uploading"
+    server.hold_from = None
+    server.gate.set()
+    result = await finish(clock, up)
+    assert server.file() == data and result.verified and task.done()
+    await client.close()
