@@ -86,6 +86,23 @@ class Loader:
 
     async def load(self, id: Any) -> Any:
         """The item whose ``key`` is ``id``; NotFoundError if the server does not have it."""
+        return await self._enqueue(id)
+
+    async def load_many(self, ids: Sequence[Any]) -> list[Any]:
+        """Load every id; a failed one is its exception in the list (DataLoader's loadMany)."""
+        waits: list[asyncio.Future[Any]] = []
+        for id in ids:
+            try:
+                waits.append(self._enqueue(id))
+            except ConfigError as exc:  # a bad id fails only its own place
+                failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                failed.set_exception(exc)
+                waits.append(failed)
+        # Futures, not coroutines: gather starts no task per id.
+        return list(await asyncio.gather(*waits, return_exceptions=True))
+
+    def _enqueue(self, id: Any) -> asyncio.Future[Any]:
+        """A future for ``id``'s item, in the batch being collected."""
         _check("id", id, isinstance(id, str | int) and not isinstance(id, bool), "a str or int")
         if self._closed:
             raise ClosedError("the client is closed: this loader takes no new loads")
@@ -102,12 +119,7 @@ class Loader:
                 self._window_timer = asyncio.ensure_future(self._dispatch_later())
             else:
                 loop.call_soon(self._dispatch)
-        return await future
-
-    async def load_many(self, ids: Sequence[Any]) -> list[Any]:
-        """Load every id; a failed one is its exception in the list (DataLoader's loadMany)."""
-        results = await asyncio.gather(*(self.load(i) for i in ids), return_exceptions=True)
-        return list(results)
+        return future
 
     def close(self) -> None:
         """Refuse new loads and fail those whose batch is not sent yet (``ClosedError``).
