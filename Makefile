@@ -7,7 +7,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 PYODIDE_WHEELS := .cache/pyodide-wheels
 
-.PHONY: demo test bench setup build lint pyodide-wheels chromium redis test-fast clean typecheck-js
+.PHONY: demo test bench setup build lint pyodide-wheels chromium redis test-fast clean typecheck-js screenshot
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ typecheck-js: node_modules/.installed
 
 bench: build chromium
 	CHROMIUM_PATH="$${CHROMIUM_PATH:-$$(scripts/ensure-chromium.sh)}" $(PY) -m bench.run
+
+# docs/dashboard.png for the README, taken by Playwright from the real page.
+screenshot: build chromium
+	CHROMIUM_PATH="$${CHROMIUM_PATH:-$$(scripts/ensure-chromium.sh)}" $(PY) scripts/dashboard_screenshot.py
 
 test-fast: setup
 	$(PY) -m pytest tests/unit tests/integration -q

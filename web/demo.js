@@ -422,6 +422,7 @@ async function main() {
   wireQueries(client);
   wireNetwork(client);
   import("./upload.js").then((u) => u.wireUpload(client)).catch((err) => console.warn(`no upload panel: ${err.message}`));
+  import("./dashboard.js").then((d) => d.startDashboard(client, { admin })).catch((err) => console.warn(`no dashboard: ${err.message}`));
   renderState(client);
   setInterval(() => renderState(client), 1000);
   $("refresh").addEventListener("click", () => refresh(client));
