@@ -49,7 +49,7 @@ const options: ClientOptions = {
   },
   queue: { concurrency: 6, maxWaiting: 100, maxWait: { high: null, low: 30 } },
   retry: { maxRetries: 5, base: 0.5, cap: 10, jitter: "full", retryStatuses: [503, 429] },
-  timeout: { attempt: 5, total: 30 },
+  timeout: { attempt: 5, total: 30, close: 2 },
   network: { mode: "pause", probeUrl: "/health/live", debounce: 0.5 },
   idempotencyKeys: true,
   outbox: { store: "indexeddb", name: "example-outbox", maxEntries: 100, backoffCap: 60 },
@@ -79,6 +79,8 @@ function describe(err: ResilienceError): string {
       return `write ${err.details.id} dead: ${err.details.reason}`;
     case "OUTBOX_FULL":
       return `outbox full (${err.details.limit}=${err.details.value})`;
+    case "CLOSED":
+      return err.details.inFlight ? `cut short by close() after ${err.details.timeout} s` : "closed";
     case "NOT_FOUND":
       return `no item ${JSON.stringify(err.details.key)}`;
     case "ABORTED":
@@ -165,7 +167,9 @@ export async function page(): Promise<void> {
   if (breaker?.failures.strategy === "consecutive") console.log(breaker.failures.consecutiveFailures);
   console.log(state.queue.running, state.queue.waiting.high, state.budget.balance, state.metrics.outcomes.success,
     state.metrics.latency["GET /api/items"]?.p95Ms, state.network.state, state.cache?.hits, state.dedupe?.shared,
-    state.revalidation?.revalidated, state.stages.join(" > "));
+    state.revalidation?.revalidated, state.stages.join(" > "), state.lifecycle.state, state.outbox?.pending);
+  const exposition: string = client.metricsText();
+  navigator.sendBeacon("/metrics-sink", exposition);
   for (const [key, lim] of Object.entries(state.limiter)) {
     console.log(key, lim.kind === "token_bucket" ? lim.tokens : lim.used, lim.cooldown, lim.waiting);
   }
@@ -254,5 +258,8 @@ export async function page(): Promise<void> {
   await client.outbox.kick();
   console.log(delivered.status, again.state, dropped);
 
+  // @ts-expect-error TS2322: close's timeout is seconds or null
+  await client.close({ timeout: "soon" });
+  await client.close({ timeout: 5 });
   await client.close();
 }

@@ -143,6 +143,8 @@ export interface TimeoutOptions {
   attempt?: number | null;
   /** Across every retry of a call (default 120). */
   total?: number | null;
+  /** What close() gives calls in flight before aborting them (default 10; 0: at once; null: no limit). */
+  close?: number | null;
 }
 
 /** Network awareness: the offline gate and the reachability probe (`network`). */
@@ -365,7 +367,8 @@ export type ErrorCode =
   | "DEAD_LETTER"
   | "UPLOAD_FAILED"
   | "CHECKSUM_MISMATCH"
-  | "HASH_MISMATCH";
+  | "HASH_MISMATCH"
+  | "CLOSED";
 
 /** What every error's `details` holds. */
 export interface BaseErrorDetails<C extends ErrorCode = ErrorCode> {
@@ -415,6 +418,8 @@ export interface ErrorDetailsExtra {
   CHECKSUM_MISMATCH: UploadErrorDetails;
   /** The server's SHA-256 of the file (`actual`, "" when it did not say) is not ours (`expected`). */
   HASH_MISMATCH: UploadErrorDetails & { expected: string; actual: string };
+  /** The client is closed: inFlight when a running call was cut short by close()'s timeout. */
+  CLOSED: { inFlight: boolean; timeout: number | null };
 }
 
 /** Where an upload stopped. */
@@ -713,6 +718,10 @@ export interface ClientState {
     evictions: number;
     subscribed: number;
   };
+  /** open, closing or closed; calls in flight; calls close() aborted. */
+  lifecycle: { state: "open" | "closing" | "closed"; inFlight: number; abortedAtClose: number };
+  /** Stored outbox writes (once the outbox was used). */
+  outbox?: { pending: number; dead: number; bytes: number; leader: boolean };
   /** Kept responses for ETag revalidation (absent when off). */
   revalidation?: { entries: number; bytes: number; revalidated: number };
   /** In-flight dedupe (absent when off). */
@@ -919,14 +928,25 @@ export interface ResilientClient {
   state(): ClientState;
   /** The network monitor's snapshot. */
   network(): NetworkSnapshot;
-  /** Probe the health URL now ("Retry now"); resolves with network(). */
+  /** Probe the health URL now ("Retry now"); resolves with network(); rejects CLOSED after close(). */
   probeNow(): Promise<NetworkSnapshot>;
+  /**
+   * state()'s figures in the Prometheus text exposition format 0.0.4,
+   * synchronously (a `pagehide` handler can sendBeacon it); still answers after close().
+   */
+  metricsText(): string;
   /** Hold the breaker for `url`'s key (default: baseUrl) open until resetBreaker(). */
   isolate(url?: string): BreakerSnapshot;
   /** Close the breaker for `url`'s key and clear its counters. */
   resetBreaker(url?: string): BreakerSnapshot;
-  /** Release the Python client (outbox entries stay stored). */
-  close(): Promise<void>;
+  /**
+   * Stop taking calls, let those in flight finish within `timeout` seconds
+   * (default timeout.close; 0: abort at once; null: no limit), abort the rest
+   * (they reject CLOSED), then release the outbox store, the probes and every
+   * listener. Idempotent; later calls reject CLOSED, while state(),
+   * metricsText(), network() and queryState() still answer.
+   */
+  close(options?: { timeout?: number | null }): Promise<void>;
 }
 
 // -- module exports ------------------------------------------------------------
