@@ -426,9 +426,9 @@ class Client:
         }
         try:
             self._life.check()
-            options = build(
-                RequestOptions, {k: v for k, v in overrides.items() if v is not None}, "request"
-            )
+            given = {k: v for k, v in overrides.items() if v is not None}
+            # No override (the common call): the defaults, checked once at import.
+            options = build(RequestOptions, given, "request") if given else _DEFAULT_OPTIONS
             req = self.build_request(
                 method, url, params=params, headers=headers, content=content, data=data,
                 json=json, body=body,
