@@ -93,6 +93,9 @@ def test_offline_writes_survive_a_reload_and_are_sent_once(
     page.reload()  # offline: the service worker serves the page and the runtime
     page.wait_for_selector("#status.ready", timeout=READY_TIMEOUT_MS)
     until_count(page, "#pending li[data-state=pending]", 2)
+    # ...and the page's own modules: the dashboard's charts and the upload panel.
+    until_count(page, "#dashboard canvas", 4)
+    page.wait_for_selector("#upload-make:not([disabled])")
     assert all(any(n in p for p in pending(page)) for n in names)
     assert server_names(demo_server, tag) == Counter()
 

@@ -9,7 +9,10 @@
 
 const BUILD = "__BUILD_ID__";
 const CACHE = `rf-offline-${BUILD}`;
-const SHELL = ["./", "index.html", "demo.css", "demo.js", "upload.js", "resilient-fetch.js", "manifest.json"];
+const SHELL = [
+  "./", "index.html", "demo.css", "demo.js", "upload.js", "dashboard.js", "resilient-fetch.js", "manifest.json",
+  "vendor/uplot/dist/uPlot.esm.js", "vendor/uplot/dist/uPlot.min.css",
+];
 const PYODIDE = ["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"];
 // Paths (relative to this worker) that are never cached: the backend's APIs.
 const LIVE = /^(api|_faults|_stats|health|openapi\.json)(\/|$|\?)/;
