@@ -207,6 +207,13 @@ def stamp_service_worker(out: Path) -> None:
     sw.write_text(sw.read_text().replace("__BUILD_ID__", digest.hexdigest()[:16]))
 
 
+def stamp_pyscript_config(out: Path, wheel: str) -> None:
+    """Name the built wheel in ``pyscript.toml`` (PyScript fetches and unpacks it by URL)."""
+    config = out / "pyscript.toml"
+    if config.is_file():
+        config.write_text(config.read_text().replace("__WHEEL__", wheel))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -248,6 +255,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"warning: no start-up snapshot ({exc}); the page will boot Python plain")
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     write_npm_package(out, manifest)
+    stamp_pyscript_config(out, wheel.name)
     stamp_service_worker(out)
     snap = manifest.get("snapshot")
     note = f", snapshot {snap['file']}" if isinstance(snap, dict) else ", no snapshot"

@@ -18,13 +18,20 @@ REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
 
 
-def content_security_policy(extra_connect: str = "") -> str:
+# PyScript builds its hook functions with ``Function()`` on start-up (even with no
+# worker), which needs ``'unsafe-eval'``: granted to its demo page only, never to
+# the main page or any other file.
+EVAL_PAGES = frozenset({"/pyscript.html"})
+
+
+def content_security_policy(extra_connect: str = "", *, allow_eval: bool = False) -> str:
     """The CSP: own scripts only, plus ``'wasm-unsafe-eval'`` so Pyodide can compile its wasm."""
     connect = " ".join(["'self'", *extra_connect.split()])
+    script = "script-src 'self' 'wasm-unsafe-eval'" + (" 'unsafe-eval'" if allow_eval else "")
     return "; ".join(
         [
             "default-src 'self'",
-            "script-src 'self' 'wasm-unsafe-eval'",
+            script,
             "style-src 'self'",
             "img-src 'self' data:",
             f"connect-src {connect}",
@@ -55,7 +62,10 @@ def _headers(resp: Response) -> Response:
     resp.headers[REQUEST_ID] = g.get("request_id") or uuid.uuid4().hex
     resp.headers.setdefault(
         "Content-Security-Policy",
-        content_security_policy(str(current_app.config.get("CSP_CONNECT_SRC") or "")),
+        content_security_policy(
+            str(current_app.config.get("CSP_CONNECT_SRC") or ""),
+            allow_eval=request.blueprint == "site" and request.path in EVAL_PAGES,
+        ),
     )
     resp.headers.setdefault("X-Content-Type-Options", "nosniff")
     resp.headers.setdefault("X-Frame-Options", "DENY")
