@@ -29,14 +29,8 @@ for (const name of wheels) {
 }
 pyodide.FS.mkdirTree("/work/tests");
 pyodide.mountNodeFS("/work/tests", resolve(testsDir));
+// The same pytest entry point as the Chromium runner (test_unit_suite_in_chromium.py).
+pyodide.runPython(readFileSync(new URL("./pytest_main.py", import.meta.url), "utf8"));
 pyodide.globals.set("PYTEST_ARGS", pyodide.toPy(pytestArgs));
-const code = await pyodide.runPythonAsync(`
-import os, sys
-os.chdir("/work")
-sys.dont_write_bytecode = True
-import pytest
-import resilient_fetch
-print("python", sys.version.split()[0], "platform", sys.platform, "resilient_fetch", resilient_fetch.__version__)
-pytest.main(["-p", "no:cacheprovider", "--rootdir", "/work/tests", *PYTEST_ARGS])
-`);
+const code = await pyodide.runPythonAsync("main(PYTEST_ARGS)");
 process.exit(Number(code));
