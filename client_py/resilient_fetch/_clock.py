@@ -9,7 +9,7 @@ import asyncio
 import heapq
 import itertools
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Clock(Protocol):
@@ -100,3 +100,23 @@ async def _settle(rounds: int = 20) -> None:
     """Give ready tasks a few turns of the loop so woken sleepers can act."""
     for _ in range(rounds):
         await asyncio.sleep(0)
+
+
+async def wait_done(fut: asyncio.Future[Any], clock: Clock, timeout: float | None) -> bool:
+    """Wait for ``fut`` at most ``timeout`` clock seconds (None: no limit); True if it is done.
+
+    ``fut`` is never cancelled here: the caller decides what a timeout means.
+    """
+    if fut.done():
+        return True
+    if timeout is None:
+        await asyncio.wait({fut})
+        return True
+    if timeout <= 0:
+        return False
+    sleeper = asyncio.ensure_future(clock.sleep(timeout))
+    try:
+        await asyncio.wait({fut, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+    return fut.done()

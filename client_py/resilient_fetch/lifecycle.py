@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from ._clock import Clock
+from ._clock import Clock, wait_done
 from ._errors import ClosedError
 
 if TYPE_CHECKING:
@@ -138,21 +138,3 @@ class Lifecycle:
         return {"state": self.state, "inFlight": self.in_flight, "abortedAtClose": self.aborted}
 
 
-async def wait_done(fut: asyncio.Future[Any], clock: Clock, timeout: float | None) -> bool:
-    """Wait for ``fut`` at most ``timeout`` clock seconds (None: no limit); True if it is done.
-
-    ``fut`` is never cancelled here: the caller decides what a timeout means.
-    """
-    if fut.done():
-        return True
-    if timeout is None:
-        await asyncio.wait({fut})
-        return True
-    if timeout <= 0:
-        return False
-    sleeper = asyncio.ensure_future(clock.sleep(timeout))
-    try:
-        await asyncio.wait({fut, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        sleeper.cancel()
-    return fut.done()

@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ._clock import Clock
+from ._clock import Clock, wait_done
 from ._errors import ClosedError, NetworkError, OfflineError, TimeoutError
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ class HttpProbe:
         request = Request("GET", self.url, headers, None)
         task = asyncio.ensure_future(self.transport.handle(request))
         try:
-            answered = await _first(task, self.clock, self.timeout)
+            answered = await wait_done(task, self.clock, self.timeout)
         finally:
             if not task.done():
                 task.cancel()  # the transport really aborts a cancelled request
@@ -113,23 +113,6 @@ class HttpProbe:
             # evidence about the network: it must not pause all traffic.
             log.warning("resilient_fetch: the network probe raised", exc_info=True)
             return True
-
-
-async def _first(fut: asyncio.Future[Any], clock: Clock, timeout: float | None) -> bool:
-    """Wait for ``fut`` at most ``timeout`` clock seconds; True when it finished first."""
-    if fut.done():
-        return True
-    if timeout is None:
-        await asyncio.wait({fut})
-        return True
-    if timeout <= 0:
-        return False
-    sleeper = asyncio.ensure_future(clock.sleep(timeout))
-    try:
-        await asyncio.wait({fut, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        sleeper.cancel()
-    return fut.done()
 
 
 class NetworkMonitor:
@@ -325,7 +308,7 @@ class NetworkMonitor:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
         try:
-            return await _first(fut, self.clock, timeout)
+            return await wait_done(fut, self.clock, timeout)
         finally:
             if fut in self._waiters:
                 self._waiters.remove(fut)
@@ -415,7 +398,7 @@ class NetworkMonitor:
                 self._next_probe_at = self.clock.now() + delay
                 wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
                 self._wake = wake
-                woken = await _first(wake, self.clock, delay)
+                woken = await wait_done(wake, self.clock, delay)
                 self._wake = None
                 if woken:
                     continue  # a probe ran meanwhile (probe_now): wait again from now

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ._clock import wait_done
 from ._errors import (
     AbortedError,
     CircuitOpenError,
@@ -53,7 +54,6 @@ from ._errors import (
 from ._events import EVENT_NAMES
 from ._models import HeaderInput, Headers, Request, Response
 from .config import OutboxConfig, RequestOptions
-from .lifecycle import wait_done
 from .stores.base import Entry, Message, Store
 
 if TYPE_CHECKING:
