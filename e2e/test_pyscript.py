@@ -129,6 +129,8 @@ def test_pyscript_page_gets_through_a_flaky_backend_with_retries(
     # The server saw the two failures and the success, all from this page's scope.
     assert faults.stats(p.scope)["routes"][API_ROUTE] == {"503": 2, "200": 1}
     assert p.text("breaker") == "closed"
+    # Client("/") was resolved against the page: one breaker, keyed by the real origin.
+    assert p.text("breaker-key") == p.page.evaluate("location.origin")
 
 
 def test_pyscript_page_breaker_opens_and_then_nothing_reaches_the_server(

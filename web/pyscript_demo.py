@@ -47,9 +47,10 @@ class CountAttempts:
 
 counter = CountAttempts()
 # Short timings, so retries and the breaker show within a few seconds. The
-# backend is this page's own origin (one breaker for it).
+# backend is this page's own origin (one breaker for it): "/" is resolved
+# against the page, as fetch would resolve it.
 client = Client(
-    f"{js.location.origin}/",
+    "/",
     transport=BrowserTransport(),
     headers={"X-Fault-Scope": SCOPE},
     retry={"max_retries": 3, "base": 0.2, "cap": 1.0},
@@ -74,6 +75,8 @@ def _show_breaker() -> None:
     element = document.getElementById("breaker")
     element.textContent = state
     element.className = f"breaker-{state}"
+    # Keyed by the page's origin: "/" was resolved against the page, as fetch does.
+    document.getElementById("breaker-key").textContent = ", ".join(client.state()["breakers"])
 
 
 client.on("retry", lambda e: _log(f"retry #{e['attempt']} in {e['delay']:.2f} s ({e['reason']})"))

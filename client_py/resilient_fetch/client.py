@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypedDict, Unpack
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin
 
 from . import _urls
 from ._clock import Clock, SystemClock
@@ -173,6 +173,8 @@ class Client:
             transport = default_transport(queue_config.concurrency)
         # Relative URLs are left to a transport that can resolve them (the page's fetch).
         self._relative_ok = bool(getattr(transport, "resolves_relative_urls", False))
+        page_url = getattr(transport, "page_url", None)
+        self._page_url: Callable[[], str] | None = page_url if callable(page_url) else None
         network_config = build(NetworkConfig, network, "network")
         timeout_config = build(TimeoutConfig, timeout, "timeout")
         self._close_timeout = timeout_config.close
@@ -322,7 +324,12 @@ class Client:
     def _url(self, url: object) -> str:
         if not isinstance(url, str):
             raise InvalidRequestError(f"url must be a string, not {type(url).__name__}")
-        return _urls.check_url(_urls.join(self.base_url, url), relative_ok=self._relative_ok)
+        joined = _urls.join(self.base_url, url)
+        if self._page_url is not None and not _urls.is_absolute(joined):
+            # Resolved here as fetch would resolve it, so breakers, limits and
+            # metrics are keyed by the real origin, not by an empty one.
+            joined = urljoin(self._page_url(), joined)
+        return _urls.check_url(joined, relative_ok=self._relative_ok)
 
     def build_request(
         self,

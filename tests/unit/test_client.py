@@ -110,3 +110,46 @@ def test_response_helpers() -> None:
     assert not Response(404).ok
     assert Request("PUT", "http://x/").is_idempotent
     assert not Request("POST", "http://x/").is_idempotent
+
+
+class _PageTransport(MockTransport):
+    """A transport that resolves relative URLs against a page, as the browser's fetch does."""
+
+    resolves_relative_urls = True
+
+    def __init__(self, handler: Any, page: str) -> None:
+        super().__init__(handler)
+        self.page = page
+
+    def page_url(self) -> str:
+        return self.page
+
+
+async def test_relative_urls_are_resolved_against_the_page_so_breakers_key_by_origin() -> None:
+    seen: list[str] = []
+
+    def handler(request: Request) -> Response:
+        seen.append(request.url)
+        return Response(503)
+
+    transport = _PageTransport(handler, "https://app.example/shop/cart.html")
+    client = Client("/", transport=transport, retry={"max_retries": 0},
+                    network={"mode": "always", "probe": False})
+    await client.get("api/items")
+    await client.get("https://other.example/x")
+    transport.page = "https://moved.example/"  # read per call, as fetch reads the document's
+    await client.get("/api/items")
+    assert seen == [
+        "https://app.example/api/items",
+        "https://other.example/x",
+        "https://moved.example/api/items",
+    ]
+    keys = set(client.state()["breakers"])
+    assert keys == {"https://app.example", "https://other.example", "https://moved.example"}
+    # Control: a transport that cannot tell the page leaves the URL relative (and the
+    # key empty), which is what the page-URL resolution fixes.
+    bare = Client("/", transport=MockTransport(handler), retry={"max_retries": 0},
+                  network={"mode": "always", "probe": False})
+    bare._relative_ok = True  # as a browser transport without page_url() would be
+    await bare.get("api/items")
+    assert seen[-1] == "/api/items"

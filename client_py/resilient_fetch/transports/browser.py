@@ -254,6 +254,14 @@ class BrowserTransport:
     resolves_relative_urls = True
 
     @staticmethod
+    def page_url() -> str:
+        """The URL fetch resolves a relative URL against (the document's base URL)."""
+        import js
+
+        document = getattr(js, "document", None)
+        return str(document.baseURI if document is not None else js.location.href)
+
+    @staticmethod
     def watch_network(callback: Callable[[bool], None]) -> Callable[[], None]:
         """The page's online/offline events for the network monitor (see ``watch_network``)."""
         return watch_network(callback)
