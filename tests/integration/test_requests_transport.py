@@ -166,10 +166,11 @@ async def test_a_hung_host_does_not_starve_a_healthy_one(
         assert elapsed < 2.0, elapsed  # without the abort: a wait of HANG_S
         # The hung host saw its connections shut and the worker threads are free.
         await wait_for(lambda: hung.open == 0 and transport.in_flight == 0)
-        # Never more than max_workers in flight. (A queued request whose task is
-        # cancelled a moment after a worker frees up may still start, and is then
-        # shut at once, so the count of requests received is not asserted.)
-        assert hung.peak == 2
+        # Never more than max_workers in flight was shown above, while all eight
+        # waited. After the cancel it is not asserted from the server's side: a
+        # queued request a freed worker picked up just before its cancel starts
+        # and is shut at once, and the server may count its connection before it
+        # has seen an earlier one close (a CI run saw a peak of 3 this way).
     finally:
         await transport.close()
 
