@@ -400,7 +400,8 @@ export interface ErrorDetailsExtra {
   TIMEOUT: { kind: "attempt" | "total" | "queue"; timeout: number | null };
   ABORTED: {};
   /** The breaker's key and state; seconds until it half-opens (null while isolated). */
-  CIRCUIT_OPEN: { key: string; state: BreakerState; retryAfter: number | null };
+  /** `lastFailure`: what the last failure that counted was ("HTTP 503", "TIMEOUT"), or null. */
+  CIRCUIT_OPEN: { key: string; state: BreakerState; retryAfter: number | null; lastFailure: string | null };
   /** The limiter key and the wait it asks for, in seconds. */
   RATE_LIMITED: { key: string; retryAfter: number | null };
   QUEUE_FULL: {};
@@ -625,6 +626,8 @@ export interface BreakerSnapshot {
   retryAfter: number | null;
   probesInFlight: number;
   probeSuccesses: number;
+  /** What the last failure that counted was ("HTTP 503", "TIMEOUT", "slow call (2.10 s)"), or null. */
+  lastFailure: string | null;
 }
 
 /** One limiter key: its counter, server cooldown and callers waiting. */

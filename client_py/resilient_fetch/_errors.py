@@ -179,17 +179,24 @@ class CircuitOpenError(ResilienceError):
         key: str = "",
         state: str = "open",
         retry_after: float | None = None,
+        last_failure: str | None = None,
         request: Request | None = None,
     ) -> None:
         super().__init__(message, request=request)
         self.key = key
         self.state = state
         self.retry_after = retry_after
+        self.last_failure = last_failure
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-data description, with when the breaker half-opens."""
+        """Plain-data description, with when the breaker half-opens and why it opened."""
         out = super().to_dict()
-        out.update(key=self.key, state=self.state, retryAfter=self.retry_after)
+        out.update(
+            key=self.key,
+            state=self.state,
+            retryAfter=self.retry_after,
+            lastFailure=self.last_failure,
+        )
         return out
 
 

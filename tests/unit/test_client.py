@@ -154,3 +154,24 @@ async def test_relative_urls_are_resolved_against_the_page_so_breakers_key_by_or
     bare._relative_ok = True  # as a browser transport without page_url() would be
     await bare.get("api/items")
     assert seen[-1] == "/api/items"
+
+
+async def test_an_open_circuit_says_what_its_last_failure_was() -> None:
+    statuses = iter([503] * 5 + [200])
+    client = Client("http://api.test/", transport=MockTransport(lambda r: Response(next(statuses))),
+                    retry={"max_retries": 0}, breaker={"failure_threshold": 5},
+                    network={"mode": "always", "probe": False})
+    for _ in range(5):
+        assert (await client.get("items")).status == 503
+    with pytest.raises(Exception) as caught:
+        await client.get("items")
+    err = caught.value
+    assert getattr(err, "code", None) == "CIRCUIT_OPEN"
+    assert "last failure: HTTP 503" in str(err)
+    assert err.to_dict()["lastFailure"] == "HTTP 503"  # type: ignore[attr-defined]
+    assert client.state()["breakers"]["http://api.test"]["lastFailure"] == "HTTP 503"
+    # Control: a fresh breaker has no cause to name.
+    fresh = Client("http://api.test/", transport=MockTransport(lambda r: Response(200)),
+                   network={"mode": "always", "probe": False})
+    await fresh.get("items")
+    assert fresh.state()["breakers"]["http://api.test"]["lastFailure"] is None

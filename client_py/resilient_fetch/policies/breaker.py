@@ -239,13 +239,14 @@ class BreakerPermit:
         if not self._settled:
             self._settled = True
             slow = self._breaker._is_slow(duration)
-            self._breaker._settle(self, "failure" if slow else "success")
+            cause = f"slow call ({duration:.2f} s)" if slow and duration is not None else None
+            self._breaker._settle(self, "failure" if slow else "success", cause)
 
-    def failure(self, duration: float | None = None) -> None:
-        """The call failed (network error, timeout, 5xx)."""
+    def failure(self, duration: float | None = None, cause: str | None = None) -> None:
+        """The call failed (network error, timeout, 5xx); ``cause`` says how ("HTTP 503")."""
         if not self._settled:
             self._settled = True
-            self._breaker._settle(self, "failure")
+            self._breaker._settle(self, "failure", cause)
 
     def release(self) -> None:
         """Neither outcome (429, caller abort): only frees a half-open probe slot."""
@@ -313,6 +314,7 @@ class CircuitBreaker:
         self._probes = 0
         self._probe_successes = 0
         self._active = 0  # permits not yet settled
+        self.last_failure: str | None = None  # what the last failure was ("HTTP 503", "TIMEOUT")
 
     # -- state -------------------------------------------------------------
 
@@ -387,22 +389,26 @@ class CircuitBreaker:
             self._active += 1
             return BreakerPermit(self, self._generation, True)
         retry_after = self._open_until - now if state == OPEN else None
+        why = f" (last failure: {self.last_failure})" if self.last_failure else ""
         raise CircuitOpenError(
-            f"circuit {self.key or '<default>'} is {state}",
+            f"circuit {self.key or '<default>'} is {state}{why}",
             key=self.key,
             state=state,
             retry_after=retry_after,
+            last_failure=self.last_failure,
         )
 
     def _is_slow(self, duration: float | None) -> bool:
         threshold = self.slow_call_threshold
         return threshold is not None and duration is not None and duration > threshold
 
-    def _settle(self, permit: BreakerPermit, outcome: str) -> None:
+    def _settle(self, permit: BreakerPermit, outcome: str, cause: str | None = None) -> None:
         self._active -= 1
         if permit._generation != self._generation:
             return  # the breaker changed state since: a stale outcome counts neither way
         now = self._clock.now()
+        if outcome == "failure":
+            self.last_failure = cause
         if not permit.probe:
             if outcome == "release":
                 return
@@ -452,6 +458,7 @@ class CircuitBreaker:
             "retryAfter": self._open_until - now if is_open else None,
             "probesInFlight": self._probes,
             "probeSuccesses": self._probe_successes,
+            "lastFailure": self.last_failure,
         }
 
 

@@ -91,7 +91,7 @@ class BreakerStage:
                 if excused:
                     permit.release()
                     raise
-            permit.failure(duration)
+            permit.failure(duration, exc.code)
             raise
         except BaseException:
             permit.release()
@@ -99,7 +99,7 @@ class BreakerStage:
         sent = call.sent_at if call.sent_at is not None else self.clock.now()
         duration = self.clock.now() - sent
         if response.status >= 500:
-            permit.failure(duration)
+            permit.failure(duration, f"HTTP {response.status}")
         elif response.status == 429:
             permit.release()  # the limiter's signal, not a sign of a broken server
         else:
