@@ -235,3 +235,30 @@ def test_loads_in_one_turn_cross_once_and_fail_one_by_one(
     )
     assert result == ["t0", "t1", "t2", "t3", "t4", "NOT_FOUND", "CONFIG", "t0"]
     assert hits(scoped(faults), "GET /api/items/batch") == 1
+
+
+def test_page_fetches_that_join_a_python_callers_flight_all_get_their_bodies(
+    ready_page: Page, faults: FaultAdmin
+) -> None:
+    """A query (a Python caller: it reads the body itself) leads the flight and 20
+    client.fetch calls join it. Each page caller needs a Response of its own, and the
+    leader's body is already read (no clone possible): they must still all resolve."""
+    ready_page.evaluate(CLIENT, {})
+    faults.add(type="latency", ms=300, match="/api/items", scope=SCOPE)
+    result = ready_page.evaluate(
+        """async () => {
+            const leader = window.qc.query(["items-joined"], "api/items");
+            await new Promise((r) => setTimeout(r, 50));  // the query's request is in flight
+            const all = Promise.all(Array.from({ length: 20 }, () =>
+                window.qc.fetch("api/items").then((r) => r.json())));
+            const hung = new Promise((r) => setTimeout(() => r("hung"), 10000));
+            const bodies = await Promise.race([all, hung]);
+            if (bodies === "hung") return "hung";
+            const data = await leader;
+            return { n: bodies.length, ok: bodies.every((b) => Array.isArray(b.items)),
+                     query: Array.isArray(data.items),
+                     shared: window.qc.state().dedupe.shared };
+        }"""
+    )
+    assert result == {"n": 20, "ok": True, "query": True, "shared": 20}
+    assert hits(scoped(faults), "GET /api/items") == 1

@@ -438,31 +438,72 @@ async def test_dedupe_can_be_switched_off() -> None:
     assert server.count("/items") == 3 and "dedupe" not in client.pipeline.names
 
 
+class _PageBody:
+    """fetch's Response as the dedupe stage sees it: clone() fails once the body was read."""
+
+    def __init__(self, used: bool = False) -> None:
+        self.used = used
+        self.clones = 0
+
+    def clone(self) -> _PageBody:
+        if self.used:
+            raise TypeError("Failed to execute 'clone' on 'Response': body is already used")
+        self.clones += 1
+        return _PageBody()
+
+
 async def test_each_dedupe_waiter_gets_its_own_clone_of_a_page_response() -> None:
+    from resilient_fetch._models import UNREAD
     from resilient_fetch.stages.dedupe import own_copy
 
-    class Raw:
-        def __init__(self) -> None:
-            self.clones = 0
-
-        def clone(self) -> Raw:
-            self.clones += 1
-            return Raw()
-
-    raw = Raw()
-
-    class PageResponse:
-        def __init__(self, raw: Any) -> None:
-            self.raw = raw
-
-    import dataclasses
-
-    if "raw" not in {f.name for f in dataclasses.fields(Response)}:
-        assert own_copy(Response(200)) is not None
-        return
-    response = Response(200, raw=raw)  # type: ignore[call-arg,unused-ignore]
+    raw = _PageBody()
+    response = Response(200, content=UNREAD, raw=raw)  # type: ignore[arg-type]
     copy = own_copy(response)
-    assert copy.raw is not raw and raw.clones == 1  # type: ignore[attr-defined,unused-ignore]
+    assert copy.raw is not raw and raw.clones == 1
+
+
+async def test_a_flight_led_by_a_python_caller_shares_its_bytes_with_page_callers() -> None:
+    """A Python caller in the page reads fetch's body into ``content``; page callers that
+    joined its flight cannot get a clone of a used body, so they get the bytes. (A clean CI
+    run hung here: the clone raised inside the hand-over and 20 page callers waited forever.)"""
+    from resilient_fetch.config import RequestOptions
+    from resilient_fetch.stages.base import Call
+    from resilient_fetch.stages.dedupe import DedupeStage
+
+    stage = DedupeStage()
+    gate = asyncio.Event()
+    raw = _PageBody(used=True)
+
+    async def transport(call: Call) -> Response:
+        await gate.wait()
+        return Response(200, content=b'{"items": []}', raw=raw)  # read by the Python caller
+
+    request = Request("GET", "http://api.test/items")
+    calls = [Call(request, RequestOptions(), i, 0.0) for i in range(4)]
+    tasks = [asyncio.ensure_future(stage(c, transport)) for c in calls]
+    await settle()
+    gate.set()
+    _, pending = await asyncio.wait(tasks, timeout=1)
+    assert not pending, "a waiter was left hanging"
+    results = [t.result() for t in tasks]
+    assert results[0].raw is raw  # the leader keeps fetch's Response
+    assert all(r.raw is None and r.content == b'{"items": []}' for r in results[1:])
+    # Control: an unread page body is cloned for each other waiter instead.
+    fresh = _PageBody()
+    copy_stage = DedupeStage()
+
+    async def unread(call: Call) -> Response:
+        await gate.wait()
+        from resilient_fetch._models import UNREAD
+
+        return Response(200, content=UNREAD, raw=fresh)  # type: ignore[arg-type]
+
+    tasks = [
+        asyncio.ensure_future(copy_stage(Call(request, RequestOptions(), i, 0.0), unread))
+        for i in range(3)
+    ]
+    await asyncio.gather(*tasks)
+    assert fresh.clones == 2
 
 
 # -- the batch loader --------------------------------------------------------------------

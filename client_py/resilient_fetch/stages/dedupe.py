@@ -18,6 +18,8 @@ import dataclasses
 import sys
 from typing import TYPE_CHECKING, Any
 
+from .._errors import InternalError
+from .._models import UNREAD
 from .base import Call, Next
 
 if TYPE_CHECKING:
@@ -63,8 +65,16 @@ class _Flight:
                 waiter.set_exception(error)
             else:
                 assert response is not None
-                waiter.set_result(response if first else own_copy(response))
-                first = False
+                if first:
+                    waiter.set_result(response)
+                    first = False
+                    continue
+                try:
+                    waiter.set_result(own_copy(response))
+                except Exception as exc:  # never leave the other waiters hanging
+                    waiter.set_exception(
+                        InternalError(f"could not share the response: {exc}")
+                    )
 
 
 def _start(coro: Any, loop: asyncio.AbstractEventLoop) -> asyncio.Task[None]:
@@ -75,10 +85,17 @@ def _start(coro: Any, loop: asyncio.AbstractEventLoop) -> asyncio.Task[None]:
 
 
 def own_copy(response: Response) -> Response:
-    """A response another caller can read: a clone of fetch's Response, or the same bytes."""
+    """A response another caller can read: a clone of fetch's Response, or the same bytes.
+
+    A flight led by a Python caller in the page has already read fetch's body
+    into ``content`` (a used body cannot be cloned): the others get those bytes
+    without ``raw``, and the shim builds each page caller a Response of its own.
+    """
     raw = getattr(response, "raw", None)
     if raw is None:
         return response  # immutable bytes: every caller can read them
+    if response.content is not UNREAD:
+        return dataclasses.replace(response, raw=None)  # type: ignore[call-arg,unused-ignore]
     return dataclasses.replace(response, raw=raw.clone())  # type: ignore[call-arg,unused-ignore]
 
 
