@@ -491,9 +491,10 @@ async def test_a_flight_led_by_a_python_caller_shares_its_bytes_with_page_caller
     # Control: an unread page body is cloned for each other waiter instead.
     fresh = _PageBody()
     copy_stage = DedupeStage()
+    held = asyncio.Event()  # a new gate: under Pyodide the flight starts eagerly
 
     async def unread(call: Call) -> Response:
-        await gate.wait()
+        await held.wait()
         from resilient_fetch._models import UNREAD
 
         return Response(200, content=UNREAD, raw=fresh)  # type: ignore[arg-type]
@@ -502,8 +503,10 @@ async def test_a_flight_led_by_a_python_caller_shares_its_bytes_with_page_caller
         asyncio.ensure_future(copy_stage(Call(request, RequestOptions(), i, 0.0), unread))
         for i in range(3)
     ]
+    await settle()
+    held.set()
     await asyncio.gather(*tasks)
-    assert fresh.clones == 2
+    assert fresh.clones == 2 and copy_stage.shared == 2
 
 
 # -- the batch loader --------------------------------------------------------------------
