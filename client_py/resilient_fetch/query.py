@@ -42,6 +42,7 @@ Updater = Any
 Subscriber = Callable[[dict[str, Any]], None]
 FocusSource = Callable[[Callable[[], None]], Callable[[], None]]
 
+_IN_BROWSER = sys.platform == "emscripten"
 _ENTRY_OVERHEAD = 200  # bytes charged per entry for its key and bookkeeping
 
 
@@ -138,6 +139,10 @@ class QueryCache:
         self._seen: dict[str, tuple[Any, ...]] = {}  # what subscribers last heard, per key
         self._gc: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
+        # One sweep at a time, due at the earliest gc time (see _arm_gc).
+        self._sweep: asyncio.Future[None] | None = None
+        self._sweep_at: float | None = None
+        self._closed = False
         self.bytes = 0
         self.hits = 0
         self.misses = 0
@@ -443,6 +448,36 @@ class QueryCache:
             return
         entry.gc_at = self.clock.now() + self.gc_time
         heapq.heappush(self._gc, (entry.gc_at, next(self._seq), entry.hash))
+        self._arm_gc(entry.gc_at)
+
+    def _arm_gc(self, at: float) -> None:
+        """Sweep at ``at`` on the clock, unless an earlier sweep is already due.
+
+        gcTime is kept on time even when nothing touches the cache (TanStack's
+        per-query timer); with a constant gcTime each new entry is due after
+        the ones before it, so one sweep task is re-armed only after it ran.
+        """
+        if self._closed or (self._sweep is not None and self._sweep_at is not None
+                            and self._sweep_at <= at):
+            return
+        try:
+            # The page's WebLoop always exists, and the shim's synchronous calls
+            # (setQueryData, invalidate) run outside any task; elsewhere only a
+            # running loop is used, never one made up for a synchronous caller.
+            loop = asyncio.get_event_loop() if _IN_BROWSER else asyncio.get_running_loop()
+        except RuntimeError:
+            return  # used without a loop: collected on the next cache operation
+        if self._sweep is not None:
+            self._sweep.cancel()
+        self._sweep_at = at
+        self._sweep = loop.create_task(self._sweep_after(at))
+
+    async def _sweep_after(self, at: float) -> None:
+        await self.clock.sleep(max(0.0, at - self.clock.now()))
+        self._sweep = self._sweep_at = None
+        self.collect()
+        if self._gc:
+            self._arm_gc(self._gc[0][0])
 
     def collect(self) -> int:
         """Drop unobserved entries whose gc time has passed; returns how many."""
@@ -525,6 +560,10 @@ class QueryCache:
         for entry in self._entries.values():
             if entry.task is not None:
                 entry.task.cancel()
+        self._closed = True
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = self._sweep_at = None
 
     def snapshot(self) -> dict[str, Any]:
         """Entries, bytes, hits, misses, evictions."""

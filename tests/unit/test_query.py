@@ -698,3 +698,37 @@ async def test_the_shim_api_hands_out_fresh_copies_only_after_watching() -> None
     js.invalidate('["items"]')
     assert heard == ['["items"]']
     await js.client.close()
+
+
+async def test_gc_time_is_kept_on_time_without_any_cache_operation() -> None:
+    clock = FakeClock()
+    cache = QueryCache(clock=clock, gc_time=60, stale_time=1000)
+    heard: list[str] = []
+    cache.watch(heard.append)
+    cache.set_data(["a"], 1)
+    await clock.advance(30)
+    cache.set_data(["b"], 2)
+    cache.mirror(["a"])  # the page holds a copy of "a"
+    await settle()
+    assert clock.sleepers == 1  # one sweep, due when "a" expires
+    await clock.advance(31)  # "a" is 61 s old, "b" 31 s: nothing else touched the cache
+    assert list(cache._entries) == ['["b"]'] and heard == ['["a"]']
+    await settle()
+    assert clock.sleepers == 1  # re-armed for "b"
+    await clock.advance(30)
+    await settle()
+    assert not cache._entries and clock.sleepers == 0  # nothing left to sweep for
+    # Control: a subscribed entry is never collected, and close() cancels the sweep.
+    kept = QueryCache(clock=clock, gc_time=60)
+    kept.subscribe(["c"], lambda state: None)
+    kept.set_data(["c"], 3)
+    kept.set_data(["d"], 4)
+    await clock.advance(61)
+    await settle()
+    assert list(kept._entries) == ['["c"]']
+    kept.set_data(["e"], 5)
+    await settle()
+    assert clock.sleepers == 1
+    kept.close()
+    await settle()
+    assert clock.sleepers == 0
