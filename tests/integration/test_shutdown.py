@@ -115,18 +115,23 @@ def test_demo_server_drains_in_flight_requests_then_exits_0(
     assert "drained: every request in flight was answered" in served.output()
 
 
-def test_demo_server_drain_timeout_cuts_requests_and_exits_1(tmp_path: Path) -> None:
-    """Control: a drain shorter than the work cuts it, and the exit status says so."""
-    served = start_demo(tmp_path, {"DEMO_DRAIN_TIMEOUT_S": "1", "DEMO_ACCESS_LOG": "0"})
+def _cut_short(served: Any) -> tuple[list[Any], int, float]:
+    """Hold requests for 4 s, SIGTERM, and collect their outcomes, the exit status and the time."""
     try:
         slow = _hold_requests(served, 4000, timeout_s=15)
         signalled = time.monotonic()
         served.proc.send_signal(signal.SIGTERM)
         results = slow.join(15)
         status = served.proc.wait(timeout=15)
-        took = time.monotonic() - signalled
+        return results, status, time.monotonic() - signalled
     finally:
         stop(served.proc, signal.SIGKILL)
+
+
+def test_demo_server_drain_timeout_cuts_requests_and_exits_1(tmp_path: Path) -> None:
+    """Control: a drain shorter than the work cuts it, and the exit status says so."""
+    served = start_demo(tmp_path, {"DEMO_DRAIN_TIMEOUT_S": "1", "DEMO_ACCESS_LOG": "0"})
+    results, status, took = _cut_short(served)
     assert len(results) == IN_FLIGHT
     assert all(isinstance(r, requests.ConnectionError) for r in results), results
     assert status == 1, served.output()
@@ -176,15 +181,7 @@ def test_gunicorn_drain_timeout_cuts_requests(
 ) -> None:
     """Control: graceful_timeout (DRAIN_TIMEOUT_S) shorter than the work cuts it."""
     served = _gunicorn(tmp_path, redis_server, redis_prefix, "1")
-    try:
-        slow = _hold_requests(served, 4000, timeout_s=15)
-        signalled = time.monotonic()
-        served.proc.send_signal(signal.SIGTERM)
-        results = slow.join(15)
-        status = served.proc.wait(timeout=15)
-        took = time.monotonic() - signalled
-    finally:
-        stop(served.proc, signal.SIGKILL)
+    results, status, took = _cut_short(served)
     assert len(results) == IN_FLIGHT
     assert all(isinstance(r, requests.ConnectionError) for r in results), results
     # gunicorn's master exits 0 either way; the worker's watchdog logs the cut.
