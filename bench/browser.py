@@ -39,7 +39,7 @@ import contextlib
 import json
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,8 +117,13 @@ def stage_site(into: Path) -> Path:
 
 
 @contextlib.contextmanager
-def environment() -> Iterator[tuple[Any, str, dict[str, Any]]]:
-    """(browser, base URL, facts): Chromium from e2e's launcher settings, backend process."""
+def environment(
+    stage: Callable[[Path], Path] | None = None, prefix: str = "rf-bench-"
+) -> Iterator[tuple[Any, str, dict[str, Any]]]:
+    """(browser, base URL, facts): Chromium from e2e's launcher settings, backend process.
+
+    ``stage`` copies the site into a temporary folder (default: ``stage_site``).
+    """
     import pytest
     from playwright.sync_api import sync_playwright
 
@@ -128,9 +133,9 @@ def environment() -> Iterator[tuple[Any, str, dict[str, Any]]]:
         executable = chromium_path()
     except pytest.fail.Exception as exc:
         raise SystemExit(str(exc)) from None
-    with tempfile.TemporaryDirectory(prefix="rf-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         # A snapshot of dist/: a `make build` elsewhere mid-run cannot change what is served.
-        site = stage_site(Path(tmp))
+        site = (stage or stage_site)(Path(tmp))
         manifest = json.loads((site / "manifest.json").read_text())
         with BackendProcess(site) as backend, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)

@@ -37,20 +37,15 @@ Contenders alternate in every round, first one rotated, after a warm-up.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
-import json
 import shutil
-import tempfile
 import time
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .browser import CLIENT_OPTIONS, PEER_SETTINGS, READY_TIMEOUT_MS, stage_site
+from .browser import CLIENT_OPTIONS, PEER_SETTINGS, READY_TIMEOUT_MS, environment, stage_site
 from .common import ROOT, _npm_version, log, machine_info, ratio, summary
-from .server import BackendProcess
 
 # The same client as the overhead benchmark's, but with the query cache, the
 # revalidation store and dedupe on (what is measured here) and a byte bound
@@ -110,41 +105,6 @@ def _stage(into: Path) -> Path:
             + "\nexport default module.exports;\n"
         )
     return site
-
-
-@contextlib.contextmanager
-def _environment() -> Iterator[tuple[Any, str, dict[str, Any]]]:
-    import pytest
-    from playwright.sync_api import sync_playwright
-
-    from e2e.conftest import CHROMIUM_ARGS, chromium_path
-
-    try:
-        executable = chromium_path()
-    except pytest.fail.Exception as exc:
-        raise SystemExit(str(exc)) from None
-    with tempfile.TemporaryDirectory(prefix="rf-bench-query-") as tmp:
-        site = _stage(Path(tmp))
-        manifest = json.loads((site / "manifest.json").read_text())
-        with BackendProcess(site) as backend, sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-            try:
-                yield (
-                    browser,
-                    backend.url,
-                    {
-                        "chromium": browser.version,
-                        "chromium_path": executable,
-                        "wheel": manifest.get("wheel"),
-                        "wheel_sha256": manifest.get("wheelSha256"),
-                        "npm_contenders": {
-                            name: _npm_version(name)
-                            for name in ("@tanstack/query-core", "dataloader")
-                        },
-                    },
-                )
-            finally:
-                browser.close()
 
 
 def _rotated(names: tuple[str, ...], r: int) -> list[str]:
@@ -228,7 +188,10 @@ def run(*, quick: bool = False) -> dict[str, Any]:
     loads: dict[str, list[float]] = {}
     load_requests: dict[str, list[int]] = {}
     work: dict[str, list[dict[str, Any]]] = {}
-    with _environment() as (browser, base_url, facts):
+    with environment(_stage, "rf-bench-query-") as (browser, base_url, facts):
+        facts["npm_contenders"] = {
+            name: _npm_version(name) for name in ("@tanstack/query-core", "dataloader")
+        }
         log(f"query: Chromium {facts['chromium']}, backend {base_url}")
         context = browser.new_context()
         page = context.new_page()
