@@ -280,14 +280,7 @@ function makeQueries(pyClient, resolveUrl, invalid) {
     },
     /** Call `callback(state)` when the entry's status, data or error really change. */
     subscribe(key, callback) {
-      const unsubscribe = checked(pyClient.subscribe(JSON.stringify(key), (json) => callback(JSON.parse(json))));
-      let done = false;
-      return () => {
-        if (done) return;
-        done = true;
-        unsubscribe();
-        unsubscribe.destroy();
-      };
+      return releaser(checked(pyClient.subscribe(JSON.stringify(key), (json) => callback(JSON.parse(json)))));
     },
     /** Mark every entry whose key starts with `prefix` stale; subscribed ones refetch. */
     invalidate(prefix) {
@@ -523,6 +516,17 @@ function unwrap(proxy) {
 }
 
 /** A sync Python call returns its value, or a {ok: false, error} dict to reject with. */
+/** An unsubscribe for JS: calls Python's once, then frees its proxy; later calls do nothing. */
+function releaser(unsubscribe) {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    unsubscribe();
+    unsubscribe.destroy();
+  };
+}
+
 function checked(result) {
   if (result?.type === "dict") {
     const data = unwrap(result);
@@ -654,14 +658,7 @@ export async function createClient(options = {}) {
     upload: makeUpload(pyClient, resolveUrl, invalid),
     /** Subscribe to a client event; the callback gets a plain object. Returns an unsubscribe. */
     on(name, callback) {
-      const unsubscribe = checked(pyClient.on(name, (json) => callback(JSON.parse(json))));
-      let done = false;
-      return () => {
-        if (done) return;
-        done = true;
-        unsubscribe();
-        unsubscribe.destroy();
-      };
+      return releaser(checked(pyClient.on(name, (json) => callback(JSON.parse(json)))));
     },
     /** A plain-object snapshot: breakers, limiter, queue, budget, metrics. */
     state() {
