@@ -39,6 +39,8 @@ Promise.all([runtime, client, response])
       status: resp.status, isResponse: resp instanceof Response, body: await resp.json(),
       python: rt.pyodide.runPython("import sys; 'resilient_fetch.js_api' in sys.modules"),
       random: rt.pyodide.runPython("import random; random.random()"),
+      stackSwitching: rt.pyodide._module.jspiSupported,
+      browserHasJspi: "Suspending" in WebAssembly,
     };
     status.dataset.state = "done";
   })
@@ -93,6 +95,10 @@ def test_client_boots_from_the_snapshot_and_serves_a_request_made_during_startup
     assert result["isResponse"] and result["status"] == 200
     assert isinstance(result["body"], (list, dict))
     assert result["sameRuntime"] and result["python"] is True
+    # Chromium has JSPI (the control), but the client's Pyodide runs without
+    # it: JSPI's stack switching crashes the tab now and then (see the shim).
+    assert result["browserHasJspi"] is True
+    assert result["stackSwitching"] is False
     # Each page restores the same memory; its `random` must not replay the build's draws.
     again = _run(page, demo_server)
     assert again["boot"] == "snapshot" and again["random"] != result["random"]
@@ -127,6 +133,7 @@ def test_a_missing_or_stale_snapshot_boots_plain(
     result = _run(page, demo_server)
     assert result["boot"] == "plain"
     assert result["status"] == 200 and result["python"] is True
+    assert result["stackSwitching"] is False and result["browserHasJspi"] is True
     assert not [u for u in requested if "python-snapshot" in u]  # not even downloaded
 
 

@@ -445,6 +445,33 @@ export function loadRuntime({ snapshot = true } = {}) {
   return runtimePromise;
 }
 
+// Pyodide turns on JSPI (WebAssembly stack switching) when the browser has it
+// and then resumes Python on a fresh wasm stack each time a JS promise it
+// awaits settles. In Chromium 156 that path crashes the tab now and then (a
+// SIGSEGV in the garbage collector's conservative stack scan, which reads past
+// the top of the switched stack; a dozen crash dumps all at the same address).
+// The client needs no stack switching (it never blocks on a promise with
+// run_sync), and without it Pyodide resumes Python directly in the promise's
+// callback. So Pyodide is loaded while the browser's JSPI classes are out of
+// its sight while it loads, and put back as soon as it has loaded.
+const JSPI_NAMES = ["Suspending", "Suspender"];
+
+async function withoutStackSwitching(load) {
+  const hidden = [];
+  for (const name of JSPI_NAMES) {
+    const descriptor = Object.getOwnPropertyDescriptor(WebAssembly, name);
+    if (descriptor?.configurable) {
+      delete WebAssembly[name];
+      hidden.push([name, descriptor]);
+    }
+  }
+  try {
+    return await load();
+  } finally {
+    for (const [name, descriptor] of hidden) Object.defineProperty(WebAssembly, name, descriptor);
+  }
+}
+
 // One turn of the page's event loop between start-up steps, so input and
 // rendering run between them rather than after one long task.
 const yieldToPage = () => new Promise((resolve) => setTimeout(resolve, 0));
@@ -456,7 +483,8 @@ async function bootRuntime(useSnapshot) {
   const manifest = await (await fetchOk(new URL("manifest.json", HERE))).json();
   const wheel = fetchOk(new URL(manifest.wheel, HERE)).then((r) => r.arrayBuffer());
   wheel.catch(() => {}); // awaited below; do not report it unhandled meanwhile
-  const { loadPyodide, version } = await pyodideModule;
+  const { loadPyodide: load, version } = await pyodideModule;
+  const loadPyodide = (options) => withoutStackSwitching(() => load(options));
   const snap = manifest.snapshot;
   const fits = useSnapshot && snap?.file && snap.wheelSha256 === manifest.wheelSha256 &&
     snap.pyodideVersion === version;
