@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from playwright.sync_api import Page, expect
 
 from .conftest import DemoServer
@@ -44,3 +46,17 @@ def test_shim_fetch_returns_real_response_and_coded_errors(
     assert result["type"] == "application/json"
     assert result["badStatus"] == 400 and result["badBody"]["error"] == "invalid_json"
     assert result["err"] == {"code": "NETWORK", "isError": True}
+
+
+def test_every_added_item_shows_up_after_its_write_is_sent(ready_page: Page) -> None:
+    """Regression: after a write was sent, the page refreshed the list with
+    ``await client.query()``, which resolves with the stale list while the
+    refetch runs; when the refetch landed first, the stale list was drawn over
+    the fresh one and stayed for the list's staleTime. Each add is one chance
+    for that order, so several adds in a row."""
+    page = ready_page
+    for i in range(12):
+        name = f"row-{i}-{uuid.uuid4().hex[:6]}"
+        page.fill("#item-name", name)
+        page.click("#add-button")
+        expect(page.locator("#items li", has_text=name)).to_be_visible(timeout=5000)

@@ -50,8 +50,11 @@ async function refresh(client) {
     // A query: cached, refetched in the background when stale, kept when the server is down.
     // Refresh means "now": mark it stale; the subscriber renders what the refetch brings.
     client.invalidate(["items"]);
-    const data = await client.query(["items"], "api/items");
-    renderItems(data.items);
+    const resolved = await client.query(["items"], "api/items");
+    // query() resolves with the stale list while the refetch runs, and the
+    // refetch can land (and the subscriber render it) before this line runs:
+    // render what the cache holds now, not the older value query() resolved with.
+    renderItems((client.queryState(["items"])?.data ?? resolved).items);
     showError(client.queryState(["items"])?.error ?? null); // the last refetch's error, if any
   } catch (err) {
     showError(err);
