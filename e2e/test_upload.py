@@ -213,4 +213,7 @@ def test_tus_js_client_and_ours_agree_on_our_backend(
     # The hand-over really happened mid-way: tus-js-client sent only the rest.
     mixed = requests.get(out["mixed"] + "/info", timeout=5).json()
     assert MiB <= out["handedOverAt"] < size and out["abortCode"] == "ABORTED"
-    assert mixed["bytes_received"] < size + 512 * 1024
+    # Our chunk in flight when the pause aborted it may have reached the server
+    # whole and still be refused (at most one chunk wasted); a restart from 0 by
+    # tus-js-client would cost the whole first MiB again.
+    assert mixed["bytes_received"] <= size + 512 * 1024
