@@ -191,6 +191,27 @@ def progress_log() -> tuple[list[dict[str, Any]], Callable[[dict[str, Any]], Non
     return seen, seen.append
 
 
+class WatchingTransport(MockTransport):
+    """A mock transport that hands the client's network monitor its browser-event hook."""
+
+    def __init__(self, handler: Any) -> None:
+        super().__init__(handler)
+        self.callbacks: list[Callable[[bool], None]] = []
+
+    def watch_network(self, callback: Callable[[bool], None]) -> Callable[[], None]:
+        self.callbacks.append(callback)
+        return lambda: None
+
+
+def watched(
+    server: TusServer, clock: FakeClock, network: dict[str, Any]
+) -> tuple[Client, WatchingTransport]:
+    """A client whose 'browser' online/offline events the test fires through the transport."""
+    transport = WatchingTransport(server)
+    client = Client(BASE, transport=transport, clock=clock, rng=random.Random(1), network=network)
+    return client, transport
+
+
 # -- the protocol --------------------------------------------------------------------
 
 
@@ -511,24 +532,7 @@ async def test_offline_waits_for_the_network_without_giving_up() -> None:
     server, clock = TusServer(), FakeClock()
     server.faults[("PATCH", 2)] = "offline"
     server.hold_from = 2
-
-    class Watching(MockTransport):
-        def __init__(self, handler: Any) -> None:
-            super().__init__(handler)
-            self.callbacks: list[Callable[[bool], None]] = []
-
-        def watch_network(self, callback: Callable[[bool], None]) -> Callable[[], None]:
-            self.callbacks.append(callback)
-            return lambda: None
-
-    transport = Watching(server)
-    client = Client(
-        BASE,
-        transport=transport,
-        clock=clock,
-        rng=random.Random(1),
-        network={"mode": "fail", "probe": False, "debounce": 0},
-    )
+    client, transport = watched(server, clock, {"mode": "fail", "probe": False, "debounce": 0})
     data = data_of(48 * KiB)
     up = client.upload(data, ENDPOINT, chunk_size=16 * KiB, max_stalls=1)
     task = up.start()
@@ -607,22 +611,8 @@ def test_metadata_is_base64_and_keys_are_checked() -> None:
 async def test_the_phase_says_offline_while_the_network_gate_holds_the_upload() -> None:
     server, clock = TusServer(), FakeClock()
     server.hold_from = 2
-
-    class Watching(MockTransport):
-        callbacks: list[Callable[[bool], None]] = []
-
-        def watch_network(self, callback: Callable[[bool], None]) -> Callable[[], None]:
-            self.callbacks.append(callback)
-            return lambda: None
-
-    transport = Watching(server)
-    client = Client(
-        BASE,
-        transport=transport,
-        clock=clock,
-        rng=random.Random(1),
-        network={"probe": False, "debounce": 0},  # mode "pause": the gate holds requests
-    )
+    # mode "pause" (the default): the gate holds requests
+    client, transport = watched(server, clock, {"probe": False, "debounce": 0})
     seen, on_progress = progress_log()
     data = data_of(48 * KiB)
     up = client.upload(data, ENDPOINT, chunk_size=16 * KiB, on_progress=on_progress)
